@@ -1,0 +1,102 @@
+// `sfm bench ops`: times every registered op row; table on stdout, JSON with --json.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/args.h"
+#include "cli/bench.h"
+#include "cli/command.h"
+#include "engine/autograd.h"
+#include "engine/device_runtime.h"
+#include "engine/parallel.h"
+#include "engine/safetensors.h"
+
+namespace sfm::cli {
+
+std::vector<std::pair<std::string, BenchRowsFn>>& bench_tables() {
+  static std::vector<std::pair<std::string, BenchRowsFn>> t;
+  return t;
+}
+
+std::string cpu_model_name() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) {
+      auto p = line.find(':');
+      return p == std::string::npos ? line : line.substr(p + 2);
+    }
+  return "unknown";
+}
+
+static int bench_ops(const std::vector<std::string>& argv) {
+  Args a("bench ops", "Times each SfMLearner op at the training shapes (median of repeated calls).");
+  a.option("device", "cpu or cuda", "cpu")
+      .option("batch", "batch size", "4")
+      .option("height", "image height", "128")
+      .option("width", "image width", "416")
+      .option("filter", "only rows whose op or shape contains this text", "")
+      .option("reps", "timed calls per row (CPU default 5, CUDA 50)", "")
+      .option("json", "also write the results as JSON to this file", "")
+      .option("threads", "CPU threads (default: all)", "0");
+  if (!a.parse(argv)) return 0;
+  BenchContext ctx;
+  std::string dev = a.get("device");
+  SFM_CHECK(dev == "cpu" || dev == "cuda", "sfm bench ops: --device must be cpu or cuda, got '", dev, "'");
+  ctx.device = dev == "cpu" ? Device::CPU : Device::CUDA;
+  if (ctx.device == Device::CUDA) SFM_CHECK(cuda_available(), "sfm bench ops: --device cuda but no CUDA device is available");
+  ctx.batch = a.get_int("batch");
+  ctx.height = a.get_int("height");
+  ctx.width = a.get_int("width");
+  if (a.get_int("threads") > 0) set_cpu_threads(a.get_int("threads"));
+  int reps = a.has("reps") ? a.get_int("reps") : (ctx.device == Device::CPU ? 5 : 50);
+  std::string filter = a.get("filter");
+
+  std::string device_desc = ctx.device == Device::CPU
+                                ? cpu_model_name() + ", " + std::to_string(cpu_threads()) + " threads"
+                                : cuda_device_name();
+  std::printf("sfm bench ops: device %s (%s), batch %d, %dx%d, median of %d calls\n", dev.c_str(),
+              device_desc.c_str(), ctx.batch, ctx.height, ctx.width, reps);
+  std::printf("%-26s %-44s %10s %10s %10s\n", "op", "shape", "ms", "GFLOP/s", "GB/s");
+  nlohmann::json rows = nlohmann::json::array();
+  NoGradGuard no_grad;
+  for (auto& [family, fn] : bench_tables()) {
+    for (BenchRow& r : fn(ctx)) {
+      if (!filter.empty() && r.op.find(filter) == std::string::npos && r.shape.find(filter) == std::string::npos)
+        continue;
+      r.run();  // warm-up
+      cuda_synchronize();
+      std::vector<double> ms;
+      for (int i = 0; i < reps; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        r.run();
+        cuda_synchronize();
+        auto t1 = std::chrono::steady_clock::now();
+        ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      }
+      std::sort(ms.begin(), ms.end());
+      double med = ms[ms.size() / 2];
+      double gflops = r.flops > 0 ? r.flops / (med * 1e6) : 0;
+      double gbs = r.bytes > 0 ? r.bytes / (med * 1e6) : 0;
+      std::printf("%-26s %-44s %10.3f %10.1f %10.1f\n", r.op.c_str(), r.shape.c_str(), med, gflops, gbs);
+      std::fflush(stdout);
+      rows.push_back({{"family", family}, {"op", r.op}, {"shape", r.shape}, {"ms_median", med},
+                      {"ms_min", ms.front()}, {"ms_max", ms.back()}, {"flops", r.flops}, {"bytes", r.bytes},
+                      {"gflops", gflops}, {"gbytes_per_s", gbs}});
+    }
+  }
+  if (a.has("json")) {
+    nlohmann::json j = {{"device", dev}, {"device_name", device_desc}, {"batch", ctx.batch},
+                        {"height", ctx.height}, {"width", ctx.width}, {"reps", reps}, {"rows", rows}};
+    write_file_atomic(a.get("json"), j.dump(2) + "\n");
+    std::printf("wrote %s\n", a.get("json").c_str());
+  }
+  return 0;
+}
+
+SFM_COMMAND("bench ops", "time each op at the SfMLearner training shapes", bench_ops);
+
+}  // namespace sfm::cli

@@ -1,0 +1,131 @@
+#pragma once
+// The op API: one free function per op. Each checks ranks, shapes, devices and dtypes (an
+// sfm::Error naming the op, the argument, and the shapes it got and expected), dispatches to
+// the CPU implementation (templated on float/double) or the CUDA one, and records its
+// backward on the tape when an input requires grad.
+//
+// Where each op lives (math / CPU / CUDA / test / bench share the op's name):
+//   engine/math/<family>_math.h   per-pixel host/device math shared by both backends
+//   engine/ops_<family>.cpp       checks, dispatch, autograd
+//   engine/cpu/<family>.h|cpp     CPU implementation
+//   kernels/<family>.cu           CUDA kernels and launchers
+//   tests/test_<family>.cpp       gradient checks, naive-loop and PyTorch-fixture comparisons
+//   cli/bench_*.cpp               `sfm bench` rows
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace sfm {
+
+enum class Activation { None, ReLU, Sigmoid };
+
+// Convolution implementation on CUDA; the CPU always uses im2col + Eigen GEMM.
+enum class ConvImpl { Handwritten, HandwrittenTF32, CuDNN, CuBLAS };
+void set_conv_impl(ConvImpl impl);
+ConvImpl conv_impl();
+const char* conv_impl_name(ConvImpl impl);
+ConvImpl parse_conv_impl(const std::string& s);  // "handwritten" | "tf32" | "cudnn" | "cublas"
+
+// ---------------------------------------------------------------- convolution (ops_conv.cpp)
+// x [N,C,H,W], w [O,C,k,k] (OIHW), b [O] or undefined. Output [N,O,Ho,Wo],
+// Ho = (H + 2p - k)/s + 1. The activation is fused into the epilogue.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding,
+              Activation act = Activation::None);
+// x [N,C,H,W], w [C,O,k,k] (IOHW, as PyTorch), b [O] or undefined.
+// Ho = (H-1)s - 2p + k + output_padding.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding,
+                        int output_padding, Activation act = Activation::None);
+
+// ---------------------------------------------------------------- elementwise (ops_elementwise.cpp)
+Tensor relu(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor add(const Tensor& a, const Tensor& b);  // same shape
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add_scalar(const Tensor& a, double s);
+Tensor mul_scalar(const Tensor& a, double s);
+Tensor affine(const Tensor& a, double scale, double shift);  // scale*a + shift, one pass
+Tensor reciprocal(const Tensor& a);
+Tensor abs(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor exp(const Tensor& a);
+
+// ---------------------------------------------------------------- shape (ops_shape.cpp)
+// Concatenate along dim 1 (channels); all other dims equal.
+Tensor concat_channels(const std::vector<Tensor>& xs);
+// Channels [c0, c1) of x [N,C,...].
+Tensor slice_channels(const Tensor& x, int64_t c0, int64_t c1);
+// Top-left crop of x [N,C,H,W] to [N,C,h,w] (h<=H, w<=W); the same tensor when nothing is cut.
+Tensor crop(const Tensor& x, int64_t h, int64_t w);
+// Same data, new shape (numel equal); gradient flows through.
+Tensor reshape(const Tensor& x, const Shape& s);
+
+// ---------------------------------------------------------------- reductions (ops_reduce.cpp)
+Tensor sum(const Tensor& x);   // scalar [1]
+Tensor mean(const Tensor& x);  // scalar [1]
+// x [N,C,H,W] -> [N,C]: mean over H and W.
+Tensor mean_hw(const Tensor& x);
+
+// ---------------------------------------------------------------- resampling (ops_resample.cpp)
+// x [N,C,H,W] -> [N,C,2H,2W], bilinear, align_corners=False (PyTorch's F.interpolate).
+Tensor upsample_bilinear2x(const Tensor& x);
+// x [N,C,H,W] -> [N,C,H/f,W/f] by averaging f x f blocks (PyTorch 'area' for integer f;
+// H, W must be divisible by f).
+Tensor downsample_area(const Tensor& x, int factor);
+// Area resize to an arbitrary size (PyTorch adaptive-average-pool bins), no gradient needed
+// by the models but differentiable: x [N,C,H,W] -> [N,C,h,w].
+Tensor resize_area(const Tensor& x, int64_t h, int64_t w);
+
+// ---------------------------------------------------------------- geometry (ops_warp.cpp)
+enum class RotationMode { Euler, Quat };
+enum class Padding { Zeros, Border };
+// pose [B,6] (tx,ty,tz,rx,ry,rz) -> [B,3,4] = [R|t]. Euler: R = Rx*Ry*Rz.
+// Quat: (rx,ry,rz) are the vector part of a quaternion with real part 1, normalised.
+Tensor pose_vec2mat(const Tensor& pose, RotationMode mode = RotationMode::Euler);
+
+// Inverse warp of src into the target view: for each target pixel p_t (integer pixel
+// centres), p_s ~ K [R|t] (D(p_t) K^-1 p_t), z clamped at 1e-3, bilinear sample of src.
+// src [B,C,H,W], depth [B,1,H,W], pose [B,6], K [B,3,3]. Returns the warped image
+// [B,C,H,W]; *valid (if given) receives the in-bounds mask [B,1,H,W] (1 where p_s lies
+// inside [0,W-1]x[0,H-1]). Zeros padding: out-of-bounds samples are 0 (the whole sample,
+// as the PyTorch port does); Border: coordinates clamped to the image.
+// Gradients to src, depth and pose.
+Tensor inverse_warp(const Tensor& src, const Tensor& depth, const Tensor& pose, const Tensor& K,
+                    Padding padding = Padding::Zeros, Tensor* valid = nullptr,
+                    RotationMode mode = RotationMode::Euler);
+
+struct PhotometricOptions {
+  // true: out-of-view pixels contribute |tgt - 0| (original TF code); false: they contribute
+  // 0 (PyTorch port). The mean is over all pixels either way.
+  bool keep_out_of_view = true;
+  Padding padding = Padding::Zeros;
+  RotationMode rotation = RotationMode::Euler;
+};
+// Sum over sources s of mean over (B,C,H,W) of mask_s * v_s * |tgt - warp(src_s)|, where v_s
+// is 1 or the validity (see options). tgt [B,C,H,W], srcs [B,S,C,H,W], depth [B,1,H,W],
+// poses [B,S,6], K [B,3,3], mask [B,S,H,W] or undefined (all ones). Returns a scalar [1].
+// Gradients to depth, poses and mask (not to the images). If warped is given, it receives
+// the warped sources [B,S,C,H,W] (computed only then).
+Tensor photometric_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& depth, const Tensor& poses,
+                        const Tensor& K, const Tensor& mask, const PhotometricOptions& opt = {},
+                        Tensor* warped = nullptr);
+
+// ---------------------------------------------------------------- losses (ops_loss.cpp)
+// x [B,C,H,W]: mean|dxx| + mean|dxy| + mean|dyx| + mean|dyy| (each mean over its own
+// elements; the sum of four means, as both reference implementations compute it).
+Tensor smoothness_loss(const Tensor& x);
+// Sigmoid mask [B,S,H,W]: mean of -log(mask) (binary cross-entropy against 1, log clamped at
+// -100 as PyTorch does).
+Tensor explainability_loss(const Tensor& mask);
+// Original 2-class logits [B,2S,H,W] (pairs (not explainable, explainable) per source): mean
+// over B*S*H*W of the softmax cross-entropy against class 1.
+Tensor explainability_loss_softmax(const Tensor& logits);
+// logits [B,2S,H,W] -> mask [B,S,H,W] = softmax probability of class 1 of each pair.
+Tensor softmax_pairs_mask(const Tensor& logits);
+
+// ---------------------------------------------------------------- optimiser (adam.h)
+// see engine/adam.h
+
+}  // namespace sfm

@@ -1,0 +1,26 @@
+#pragma once
+// CPU parallelism: OpenMP with static scheduling, so the split of work (and therefore every
+// floating-point sum) is the same from run to run for a given thread count.
+#include <cstdint>
+
+#include <omp.h>
+
+namespace sfm {
+
+// Below this many elements a loop runs on one thread (spawning costs more than it saves).
+constexpr int64_t kParallelGrain = 1 << 15;
+
+int cpu_threads();
+void set_cpu_threads(int n);
+
+template <class F>
+void parallel_for(int64_t n, F&& f, int64_t grain = kParallelGrain) {
+  if (n < grain || cpu_threads() == 1) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(cpu_threads())
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+}  // namespace sfm
