@@ -67,6 +67,8 @@ Tensor sum(const Tensor& x);   // scalar [1]
 Tensor mean(const Tensor& x);  // scalar [1]
 // x [N,C,H,W] -> [N,C]: mean over H and W.
 Tensor mean_hw(const Tensor& x);
+// True when no element is NaN or infinite (no tape).
+bool all_finite(const Tensor& x);
 
 // ---------------------------------------------------------------- resampling (ops_resample.cpp)
 // x [N,C,H,W] -> [N,C,2H,2W], bilinear, align_corners=False (PyTorch's F.interpolate).

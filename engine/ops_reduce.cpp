@@ -1,4 +1,7 @@
 // Reductions: sum, mean (to a one-element tensor) and the spatial mean used by the pose head.
+#include <algorithm>
+#include <cmath>
+
 #include "engine/autograd.h"
 #include "engine/cpu/reduce.h"
 #include "engine/op_checks.h"
@@ -87,6 +90,31 @@ Tensor mean_hw(const Tensor& x) {
       }, 64);
     });
     return {gx};
+  });
+}
+
+bool all_finite(const Tensor& x) {
+  check_defined("all_finite", "x", x);
+  if (x.is_cuda()) {
+    // A reduction kernel would avoid the copy; this is called once per batch, not per op.
+    for (float v : x.to_vector())
+      if (!std::isfinite(v)) return false;
+    return true;
+  }
+  return dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = x.data<T>();
+    int64_t n = x.numel();
+    int64_t chunks = (n + cpu::kReduceChunk - 1) / cpu::kReduceChunk;
+    std::vector<char> ok(chunks, 1);
+    parallel_for(chunks, [&](int64_t c) {
+      int64_t b = c * cpu::kReduceChunk, e = std::min(n, b + cpu::kReduceChunk);
+      for (int64_t i = b; i < e; ++i)
+        if (!std::isfinite(p[i])) ok[c] = 0;
+    }, 8);
+    for (char v : ok)
+      if (!v) return false;
+    return true;
   });
 }
 
