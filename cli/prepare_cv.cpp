@@ -1,0 +1,82 @@
+// `sfm prepare`: KITTI raw -> the formatted training layout (see train/prepare.h).
+#include <cstdio>
+#include <sstream>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "engine/error.h"
+#include "train/prepare.h"
+
+namespace sfm::cli {
+
+static int prepare_cmd(const std::vector<std::string>& argv) {
+  Args a("prepare",
+         "Converts KITTI raw (<date>/calib_*.txt, <date>/<date>_drive_NNNN_sync/...) to the formatted\n"
+         "training layout: one scene folder per drive and camera with resized JPEG frames, cam.txt,\n"
+         "optional depth (.npy from the velodyne) and poses.txt (from OXTS), and train.txt / val.txt\n"
+         "split by drive. The Eigen test drives are excluded and static frames dropped. Output is\n"
+         "written to OUT.tmp-XXXX and renamed to OUT when complete.");
+  a.option("kitti-raw", "KITTI raw root holding the <date> folders", "", true)
+      .option("out", "output folder (must not exist)", "", true)
+      .option("height", "output image height", "128")
+      .option("width", "output image width", "416")
+      .option("static-frames", "static-frames list ('<date> <drive> <frame>' lines, e.g. data/static_frames.txt); "
+                               "default: drop frames whose OXTS speed is below --min-speed", "")
+      .option("min-speed", "speed (m/s) below which a frame is static when no list is given", "0.5")
+      .option("test-scenes", "drives to exclude (default: data/test_scenes_eigen.txt; 'none': none)", "")
+      .flag("with-depth", "write NNNNNNNNNN.npy depth maps from the velodyne scans")
+      .flag("with-pose", "write poses.txt (camera-to-world per frame) from the OXTS packets")
+      .option("cameras", "comma-separated cameras", "02,03")
+      .option("val-fraction", "fraction of the drives for val.txt", "0.1")
+      .option("min-frames", "scenes with fewer non-static frames are not written", "5")
+      .option("seed", "seed of the train/val split", "0")
+      .option("threads", "worker threads", "2")
+      .option("jpeg-quality", "JPEG quality (0-100)", "95")
+      .flag("no-progress", "no progress bar");
+  if (!a.parse(argv)) return 0;
+  SFM_CHECK(a.positional().empty(), "sfm prepare: unexpected argument '", a.positional().front(), "'");
+  PrepareOptions o;
+  o.kitti_raw = a.get("kitti-raw");
+  o.out = a.get("out");
+  o.height = a.get_int("height");
+  o.width = a.get_int("width");
+  o.static_frames = a.get("static-frames");
+  o.min_speed = a.get_double("min-speed");
+  o.test_scenes = a.get("test-scenes");
+  o.with_depth = a.get_flag("with-depth");
+  o.with_pose = a.get_flag("with-pose");
+  o.cameras.clear();
+  std::stringstream cs(a.get("cameras"));
+  for (std::string c; std::getline(cs, c, ',');)
+    if (!c.empty()) o.cameras.push_back(c);
+  o.val_fraction = a.get_double("val-fraction");
+  o.min_frames = a.get_int("min-frames");
+  {
+    std::string sv = a.get("seed");
+    size_t pos = 0;
+    try {
+      o.seed = (uint64_t)std::stoull(sv, &pos);
+    } catch (...) {
+      pos = std::string::npos;
+    }
+    SFM_CHECK(pos == sv.size(), "sfm prepare: --seed expects a non-negative integer, got '", sv, "'");
+  }
+  o.threads = a.get_int("threads");
+  o.jpeg_quality = a.get_int("jpeg-quality");
+  o.progress = !a.get_flag("no-progress");
+  SFM_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "sfm prepare: --val-fraction must be in [0, 1)");
+  SFM_CHECK(o.min_frames >= 1, "sfm prepare: --min-frames must be >= 1");
+
+  PrepareReport r = prepare_kitti_raw(o);
+  std::printf("prepared %s: %d scenes (%zu train, %zu val), %lld frames\n", o.out.c_str(), r.scenes,
+              r.train_scenes.size(), r.val_scenes.size(), (long long)r.frames);
+  std::printf("  drives: %d found in %d dates, %d Eigen test drives excluded, %d too short, %d written\n",
+              r.drives_found, r.dates, r.drives_test, r.drives_short, r.drives_used);
+  std::printf("  static frames dropped: %lld (%s)\n", (long long)r.static_dropped, r.static_source.c_str());
+  return 0;
+}
+
+SFM_COMMAND("prepare", "KITTI raw -> formatted training data (resize, split, static frames, depth, poses)",
+            prepare_cmd);
+
+}  // namespace sfm::cli

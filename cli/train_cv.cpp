@@ -1,0 +1,50 @@
+// sfm train
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "train/trainer.h"
+
+namespace sfm::cli {
+
+static int train_main(const std::vector<std::string>& argv) {
+  std::string keys_help;
+  Args a("train", "Trains DispNet and PoseExpNet with the SfMLearner objective.\n"
+                  "Every config key (sfm train --list-keys) can also be given as --key value.");
+  a.option("data", "formatted data set root (train.txt, val.txt)")
+      .option("out", "run folder", "", true)
+      .option("config", "JSON config file")
+      .flag("resume", "continue from RUN/checkpoints/latest")
+      .flag("list-keys", "print every config key with its default and exit")
+      .allow_extras("any config key, e.g. --steps 1000 --preset pytorch-port --seq-length 5");
+  if (!a.parse(argv)) return 0;
+  if (a.get_flag("list-keys")) {
+    for (const auto& k : train_config_keys())
+      std::printf("  %-18s %-32s %s%s\n", k.name.c_str(), k.type.c_str(), k.help.c_str(),
+                  k.def.empty() ? "" : (" [" + k.def + "]").c_str());
+    return 0;
+  }
+  std::string run = a.get("out");
+  TrainConfig cfg;
+  bool resume = a.get_flag("resume");
+  if (resume) {
+    std::string saved = run + "/config.json";
+    SFM_CHECK(std::filesystem::exists(saved), "sfm train --resume: ", saved, " not found");
+    cfg.apply_file(saved);
+  }
+  if (a.has("config")) cfg.apply_file(a.get("config"));
+  if (a.has("data")) cfg.set("data", a.get("data"), "--data");
+  for (const auto& [k, v] : a.extras()) cfg.set(k, v, "--" + k);
+  install_stop_signal_handlers();
+  TrainResult r = train(cfg, run, resume);
+  std::printf("trained steps %lld..%lld, last loss %.5f, %.1f images/s\n", (long long)r.start_step,
+              (long long)r.end_step, r.last_loss, r.images_per_second);
+  if (r.failed) return 3;
+  if (r.interrupted) return 130;
+  return 0;
+}
+
+SFM_COMMAND("train", "train SfMLearner (DispNet + PoseExpNet) on a formatted data set", train_main);
+
+}  // namespace sfm::cli

@@ -1,0 +1,51 @@
+#pragma once
+// CPU convolution: im2col + Eigen GEMM on raw NCHW pointers, templated on float/double
+// (instantiated in conv.cpp). A transposed convolution is the adjoint of a convolution, so
+// everything is expressed in the terms of one convolution geometry:
+//   conv2d:            x [N,C,H,W] * w [O,C,k,k] -> y [N,O,Ho,Wo]
+//   conv_transpose2d:  forward = conv2d_backward_data, backward data = conv2d_forward,
+//                      backward weight = conv2d_backward_weight with the roles of x and dy swapped.
+//
+// Each call is cut into tasks by the shapes alone (blocks of im2col columns, of output or
+// input channels, of weight-gradient rows, of column segments summed into separate partials),
+// run by one OpenMP loop. Every output element is produced by one single-threaded GEMM (Eigen's
+// kernel) or by one fixed-order partial sum, so results do not depend on the number of threads.
+#include <cstdint>
+
+// conv_math.h first: it includes elementwise_math.h before ops.h (see the note there).
+#include "engine/math/conv_math.h"
+
+namespace sfm::cpu {
+
+struct ConvGeom {
+  int64_t N = 0, C = 0, H = 0, W = 0;  // convolution input
+  int64_t O = 0, Ho = 0, Wo = 0;       // convolution output
+  int k = 1, s = 1, p = 0;             // square kernel, stride, padding
+  int64_t K() const { return C * k * k; }  // rows of the im2col matrix
+  int64_t P() const { return Ho * Wo; }    // output pixels per image
+  double flops() const { return 2.0 * N * O * P() * K(); }
+};
+
+// y = act(conv(x, w) + b). b may be null.
+template <class T>
+void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, Activation act, T* y);
+
+// The gradients of conv(x, w) for the output gradient dy (already through the activation):
+// dx (overwritten) when dx != null, dw (overwritten) when dw != null; x is read only for dw.
+template <class T>
+void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw);
+
+// y[n,c,:] = act(y[n,c,:] + b[c]) in place over planes of P pixels; b may be null.
+template <class T>
+void bias_activation_inplace(T* y, const T* b, int64_t N, int64_t C, int64_t P, Activation act);
+
+// out = dL/dv from the saved output y = act(v) and g = dL/dy (n elements).
+template <class T>
+void activation_backward(const T* y, const T* g, T* out, int64_t n, Activation act);
+
+// db[c] = sum over n and the P pixels of g[n,c,:] (the bias gradient), summed in double in a
+// fixed order.
+template <class T>
+void channel_sum(const T* g, int64_t N, int64_t C, int64_t P, T* db);
+
+}  // namespace sfm::cpu

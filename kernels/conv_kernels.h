@@ -1,0 +1,352 @@
+#pragma once
+// Handwritten convolution kernels: the three convolution GEMMs as implicit-GEMM problems
+// (kernels/igemm.h), their epilogues, and the launchers for conv2d and conv_transpose2d.
+// Device code: compiled by kernels/conv.cu, and on the host by the emulated tests.
+//
+// In the convolution's own terms: x [N,C,H,W], w [O,C,k,k] (OIHW), y [N,O,P,Q] with
+// P = (H + 2 pad - k)/stride + 1, and y[n,o,p,q] = sum_{c,r,s} w[o,c,r,s] x[n,c,p*st-pad+r, q*st-pad+s].
+//   forward          D[O, N*P*Q]   = W[O, C*k*k]      x im2col(x)[C*k*k, N*P*Q]
+//   backward-data    D[C, N*H*W]   = W^T[C, O*k*k]    x col(dy)[O*k*k, N*H*W], split by the
+//                    stride residue (h mod st, w mod st): in each residue class only the taps
+//                    r = r0 + st*j reach the output, so each class is a dense stride-1 GEMM
+//                    with K = O*kr*ks and no multiplications by structural zeros.
+//   backward-weight  D[O, C*k*k]   = dY[O, N*P*Q]     x im2col(x)^T[N*P*Q, C*k*k]  (split-K)
+// A transposed convolution (w [C,O,k,k], IOHW) runs the same three: its forward is the
+// backward-data problem (with bias and activation), its backward-data the forward problem,
+// its backward-weight the backward-weight problem with x and dy swapped.
+#include <algorithm>
+#include <cstdint>
+
+#include "engine/math/conv_math.h"  // (includes elementwise_math.h before ops.h, as it must)
+#include "kernels/device_compat.h"
+#include "kernels/igemm.h"
+#include "kernels/reduce_kernels.h"
+
+namespace sfm::cuda {
+SFM_KERNEL_NS_BEGIN
+namespace convk {
+
+// The fused epilogue's activation: engine/math/conv_math.h, shared with the CPU.
+SFM_DEV float activate(Activation a, float v) { return math::conv_activation(a, v); }
+
+// ---------------------------------------------------------------- forward
+struct FwdProblem {
+  const float* x;
+  const float* w;
+  const float* bias;  // [O] or null
+  float* y;
+  Activation act;
+  int C, H, W, O, k, stride, pad, P, Q;
+  struct Cls {
+    int M, N, K;
+    FastDiv kk, kd, pq, qd;  // k*k, k, P*Q, Q
+  } c0;
+  int classes() const { return 1; }
+  SFM_HD Cls cls(int) const { return c0; }
+
+  struct ACtx {
+    int k;
+  };
+  SFM_DEV ACtx a_ctx(const Cls&, int kidx) const { return {kidx}; }
+  SFM_DEV float a_at(const Cls& c, const ACtx& a, int m) const { return w[(int64_t)m * c.K + a.k]; }
+
+  struct BCtx {
+    int64_t base;
+    int h0, w0;
+  };
+  SFM_DEV BCtx b_ctx(const Cls& c, int n) const {
+    uint32_t img, pq, p, q;
+    c.pq.divmod((uint32_t)n, img, pq);
+    c.qd.divmod(pq, p, q);
+    return {(int64_t)img * C * H * W, (int)p * stride - pad, (int)q * stride - pad};
+  }
+  SFM_DEV float b_at(const Cls& c, const BCtx& b, int kidx) const {
+    uint32_t ch, rs, r, s;
+    c.kk.divmod((uint32_t)kidx, ch, rs);
+    c.kd.divmod(rs, r, s);
+    const int h = b.h0 + (int)r, ww = b.w0 + (int)s;
+    if ((unsigned)h >= (unsigned)H || (unsigned)ww >= (unsigned)W) return 0.f;
+    return x[b.base + ((int64_t)ch * H + h) * W + ww];
+  }
+  SFM_DEV void store(const Cls& c, int m, int n, float v) const {
+    uint32_t img, pq;
+    c.pq.divmod((uint32_t)n, img, pq);
+    if (bias) v += bias[m];
+    y[((int64_t)img * O + m) * ((int64_t)P * Q) + pq] = activate(act, v);
+  }
+};
+
+// ---------------------------------------------------------------- backward-data
+constexpr int kMaxClasses = 4;  // stride <= 2 in one launch; larger strides take several
+
+struct BwdDataProblem {
+  const float* dy;    // [N,O,P,Q]
+  const float* w;     // [O,C,k,k]
+  const float* bias;  // [C] or null (the transposed convolution's bias)
+  float* dx;          // [N,C,H,W]
+  Activation act;
+  int C, H, W, O, k, stride, pad, P, Q;
+  struct Cls {
+    int M, N, K;
+    int ph, pw, r0, s0, dh, dw;
+    FastDiv krks, ks, hcwc, wc;  // kr*ks, ks, Hc*Wc, Wc
+  };
+  Cls cl[kMaxClasses];
+  int ncls = 0;
+  int classes() const { return ncls; }
+  SFM_HD Cls cls(int i) const { return cl[i]; }
+
+  struct ACtx {
+    int64_t off;
+  };
+  SFM_DEV ACtx a_ctx(const Cls& c, int kidx) const {
+    uint32_t o, jrs, jr, js;
+    c.krks.divmod((uint32_t)kidx, o, jrs);
+    c.ks.divmod(jrs, jr, js);
+    const int r = c.r0 + stride * (int)jr, s = c.s0 + stride * (int)js;
+    return {(int64_t)o * C * k * k + (int64_t)r * k + s};
+  }
+  SFM_DEV float a_at(const Cls&, const ACtx& a, int m) const { return w[a.off + (int64_t)m * k * k]; }
+
+  struct BCtx {
+    int64_t base;
+    int p0, q0;
+  };
+  SFM_DEV BCtx b_ctx(const Cls& c, int n) const {
+    uint32_t img, ij, i, j;
+    c.hcwc.divmod((uint32_t)n, img, ij);
+    c.wc.divmod(ij, i, j);
+    return {(int64_t)img * O * P * Q, (int)i + c.dh, (int)j + c.dw};
+  }
+  SFM_DEV float b_at(const Cls& c, const BCtx& b, int kidx) const {
+    uint32_t o, jrs, jr, js;
+    c.krks.divmod((uint32_t)kidx, o, jrs);
+    c.ks.divmod(jrs, jr, js);
+    const int p = b.p0 - (int)jr, q = b.q0 - (int)js;
+    if ((unsigned)p >= (unsigned)P || (unsigned)q >= (unsigned)Q) return 0.f;
+    return dy[b.base + ((int64_t)o * P + p) * Q + q];
+  }
+  SFM_DEV void store(const Cls& c, int m, int n, float v) const {
+    uint32_t img, ij, i, j;
+    c.hcwc.divmod((uint32_t)n, img, ij);
+    c.wc.divmod(ij, i, j);
+    const int h = c.ph + stride * (int)i, ww = c.pw + stride * (int)j;
+    if (bias) v += bias[m];
+    dx[(((int64_t)img * C + m) * H + h) * W + ww] = activate(act, v);
+  }
+};
+
+// ---------------------------------------------------------------- backward-weight
+struct BwdWeightProblem {
+  const float* x;   // [N,C,H,W]
+  const float* dy;  // [N,O,P,Q]
+  float* dw;        // [O,C,k,k]
+  int C, H, W, O, k, stride, pad, P, Q;
+  struct Cls {
+    int M, N, K;
+    FastDiv kk, kd, pq, qd;
+  } c0;
+  int classes() const { return 1; }
+  SFM_HD Cls cls(int) const { return c0; }
+
+  struct ACtx {
+    int64_t off;
+  };
+  SFM_DEV ACtx a_ctx(const Cls& c, int kidx) const {
+    uint32_t img, pq;
+    c.pq.divmod((uint32_t)kidx, img, pq);
+    return {(int64_t)img * O * P * Q + pq};
+  }
+  SFM_DEV float a_at(const Cls&, const ACtx& a, int m) const { return dy[a.off + (int64_t)m * P * Q]; }
+
+  struct BCtx {
+    int64_t coff;
+    int r, s;
+  };
+  SFM_DEV BCtx b_ctx(const Cls& c, int n) const {
+    uint32_t ch, rs, r, s;
+    c.kk.divmod((uint32_t)n, ch, rs);
+    c.kd.divmod(rs, r, s);
+    return {(int64_t)ch * H * W, (int)r - pad, (int)s - pad};
+  }
+  SFM_DEV float b_at(const Cls& c, const BCtx& b, int kidx) const {
+    uint32_t img, pq, p, q;
+    c.pq.divmod((uint32_t)kidx, img, pq);
+    c.qd.divmod(pq, p, q);
+    const int h = (int)p * stride + b.r, ww = (int)q * stride + b.s;
+    if ((unsigned)h >= (unsigned)H || (unsigned)ww >= (unsigned)W) return 0.f;
+    return x[(int64_t)img * C * H * W + b.coff + (int64_t)h * W + ww];
+  }
+  SFM_DEV void store(const Cls& c, int m, int n, float v) const { dw[(int64_t)m * c.N + n] = v; }
+};
+
+// ---------------------------------------------------------------- host side
+// The convolution's geometry in its own terms (x [N,C,H,W] -> y [N,O,P,Q], w [O,C,k,k]).
+struct Geom {
+  int64_t N, C, H, W, O, k, stride, pad, P, Q;
+};
+
+inline void check_geom(const char* what, const Geom& g) {
+  SFM_CHECK(g.N >= 0 && g.C >= 0 && g.H >= 0 && g.W >= 0 && g.O >= 0 && g.k >= 1 && g.stride >= 1 && g.pad >= 0 &&
+                g.P >= 0 && g.Q >= 0,
+            what, ": bad geometry N=", g.N, " C=", g.C, " H=", g.H, " W=", g.W, " O=", g.O, " k=", g.k,
+            " stride=", g.stride, " pad=", g.pad, " out=", g.P, "x", g.Q);
+  const int64_t eh = g.H + 2 * g.pad - g.k, ew = g.W + 2 * g.pad - g.k;
+  SFM_CHECK(eh >= 0 && ew >= 0 && g.P == eh / g.stride + 1 && g.Q == ew / g.stride + 1, what, ": output ", g.P, "x",
+            g.Q, " does not follow from input ", g.H, "x", g.W, " with k=", g.k, " stride=", g.stride, " pad=", g.pad,
+            " (convolution terms; expected ", eh >= 0 ? eh / g.stride + 1 : 0, "x", ew >= 0 ? ew / g.stride + 1 : 0,
+            ")");
+  const int64_t lim = int64_t(1) << 31;
+  SFM_CHECK(g.N * g.C * g.H * g.W < lim && g.N * g.O * g.P * g.Q < lim && g.O * g.C * g.k * g.k < lim, what,
+            ": tensors of 2^31 or more elements are not supported (32-bit indexing)");
+}
+
+inline FwdProblem make_fwd(const Geom& g, const float* x, const float* w, const float* bias, float* y, Activation act) {
+  FwdProblem p;
+  p.x = x;
+  p.w = w;
+  p.bias = bias;
+  p.y = y;
+  p.act = act;
+  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = (int)g.k;
+  p.stride = (int)g.stride, p.pad = (int)g.pad, p.P = (int)g.P, p.Q = (int)g.Q;
+  p.c0.M = (int)g.O;
+  p.c0.N = (int)(g.N * g.P * g.Q);
+  p.c0.K = (int)(g.C * g.k * g.k);
+  p.c0.kk = FastDiv((uint32_t)(g.k * g.k));
+  p.c0.kd = FastDiv((uint32_t)g.k);
+  p.c0.pq = FastDiv((uint32_t)std::max<int64_t>(1, g.P * g.Q));
+  p.c0.qd = FastDiv((uint32_t)std::max<int64_t>(1, g.Q));
+  return p;
+}
+
+inline BwdWeightProblem make_bwd_weight(const Geom& g, const float* x, const float* dy, float* dw) {
+  BwdWeightProblem p;
+  p.x = x;
+  p.dy = dy;
+  p.dw = dw;
+  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = (int)g.k;
+  p.stride = (int)g.stride, p.pad = (int)g.pad, p.P = (int)g.P, p.Q = (int)g.Q;
+  p.c0.M = (int)g.O;
+  p.c0.N = (int)(g.C * g.k * g.k);
+  p.c0.K = (int)(g.N * g.P * g.Q);
+  p.c0.kk = FastDiv((uint32_t)(g.k * g.k));
+  p.c0.kd = FastDiv((uint32_t)g.k);
+  p.c0.pq = FastDiv((uint32_t)std::max<int64_t>(1, g.P * g.Q));
+  p.c0.qd = FastDiv((uint32_t)std::max<int64_t>(1, g.Q));
+  return p;
+}
+
+// One residue class of the backward-data pass along one axis: outputs x = ph + st*i
+// (i < count) receive the taps r = r0 + st*j (j < taps) from y index i - j + d.
+struct Residue {
+  int64_t count, r0, taps, d;
+};
+inline Residue residue(int64_t ph, int64_t size, int64_t k, int64_t st, int64_t pad) {
+  Residue r;
+  r.count = size > ph ? (size - ph + st - 1) / st : 0;
+  r.r0 = (ph + pad) % st;
+  r.taps = k > r.r0 ? (k - r.r0 + st - 1) / st : 0;
+  r.d = (ph + pad - r.r0) / st;
+  return r;
+}
+
+// Runs the backward-data GEMMs of every residue class, kMaxClasses per launch.
+inline void run_bwd_data(const Geom& g, const float* dy, const float* w, const float* bias, float* dx, Activation act,
+                         bool tf32) {
+  BwdDataProblem p;
+  p.dy = dy;
+  p.w = w;
+  p.bias = bias;
+  p.dx = dx;
+  p.act = act;
+  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = (int)g.k;
+  p.stride = (int)g.stride, p.pad = (int)g.pad, p.P = (int)g.P, p.Q = (int)g.Q;
+  const int64_t st = g.stride;
+  p.ncls = 0;
+  for (int64_t ph = 0; ph < st; ++ph)
+    for (int64_t pw = 0; pw < st; ++pw) {
+      const Residue rh = residue(ph, g.H, g.k, st, g.pad), rw = residue(pw, g.W, g.k, st, g.pad);
+      BwdDataProblem::Cls& c = p.cl[p.ncls++];
+      c.M = (int)g.C;
+      c.N = (int)(g.N * rh.count * rw.count);
+      c.K = (int)(g.O * rh.taps * rw.taps);
+      c.ph = (int)ph, c.pw = (int)pw, c.r0 = (int)rh.r0, c.s0 = (int)rw.r0, c.dh = (int)rh.d, c.dw = (int)rw.d;
+      c.krks = FastDiv((uint32_t)std::max<int64_t>(1, rh.taps * rw.taps));
+      c.ks = FastDiv((uint32_t)std::max<int64_t>(1, rw.taps));
+      c.hcwc = FastDiv((uint32_t)std::max<int64_t>(1, rh.count * rw.count));
+      c.wc = FastDiv((uint32_t)std::max<int64_t>(1, rw.count));
+      if (p.ncls == kMaxClasses) {
+        igemm::run(p, tf32);
+        p.ncls = 0;
+      }
+    }
+  if (p.ncls) igemm::run(p, tf32);
+}
+
+inline void bias_grad(const float* dy, int64_t N, int64_t O, int64_t HW, float* db) {
+  if (db) red::launch_segmented_sum(dy, N, O, HW, 1.0, db);
+}
+
+// ---- the handwritten launchers, in the ops' terms (see kernels/conv.h)
+
+inline void conv2d_forward(bool tf32, const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C,
+                           int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad, int64_t Ho,
+                           int64_t Wo, Activation act) {
+  const Geom g{N, C, H, W, O, k, stride, pad, Ho, Wo};
+  check_geom("conv2d forward", g);
+  igemm::run(make_fwd(g, x, w, b, y, act), tf32);
+}
+
+inline void conv2d_backward_data(bool tf32, const float* dy, const float* w, float* dx, int64_t N, int64_t C, int64_t H,
+                                 int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad, int64_t Ho, int64_t Wo) {
+  const Geom g{N, C, H, W, O, k, stride, pad, Ho, Wo};
+  check_geom("conv2d backward-data", g);
+  run_bwd_data(g, dy, w, nullptr, dx, Activation::None, tf32);
+}
+
+inline void conv2d_backward_weight(bool tf32, const float* x, const float* dy, float* dw, float* db, int64_t N,
+                                   int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad,
+                                   int64_t Ho, int64_t Wo) {
+  const Geom g{N, C, H, W, O, k, stride, pad, Ho, Wo};
+  check_geom("conv2d backward-weight", g);
+  igemm::run(make_bwd_weight(g, x, dy, dw), tf32);
+  bias_grad(dy, N, O, Ho * Wo, db);
+}
+
+// Transposed convolution, x [N,C,H,W], w [C,O,k,k] (IOHW), y [N,O,Ho,Wo]: the convolution
+// it is the adjoint of has input y's shape, output x's shape and weight w read as OIHW
+// with O' = C, C' = O.
+inline Geom transposed_geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride,
+                            int64_t pad, int64_t Ho, int64_t Wo) {
+  return Geom{N, O, Ho, Wo, C, k, stride, pad, H, W};
+}
+
+inline void conv_transpose2d_forward(bool tf32, const float* x, const float* w, const float* b, float* y, int64_t N,
+                                     int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride,
+                                     int64_t pad, int64_t Ho, int64_t Wo, Activation act) {
+  const Geom g = transposed_geom(N, C, H, W, O, k, stride, pad, Ho, Wo);
+  check_geom("conv_transpose2d forward", g);
+  run_bwd_data(g, x, w, b, y, act, tf32);
+}
+
+inline void conv_transpose2d_backward_data(bool tf32, const float* dy, const float* w, float* dx, int64_t N, int64_t C,
+                                           int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad,
+                                           int64_t Ho, int64_t Wo) {
+  const Geom g = transposed_geom(N, C, H, W, O, k, stride, pad, Ho, Wo);
+  check_geom("conv_transpose2d backward-data", g);
+  igemm::run(make_fwd(g, dy, w, nullptr, dx, Activation::None), tf32);
+}
+
+inline void conv_transpose2d_backward_weight(bool tf32, const float* x, const float* dy, float* dw, float* db,
+                                             int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k,
+                                             int64_t stride, int64_t pad, int64_t Ho, int64_t Wo) {
+  const Geom g = transposed_geom(N, C, H, W, O, k, stride, pad, Ho, Wo);
+  check_geom("conv_transpose2d backward-weight", g);
+  igemm::run(make_bwd_weight(g, dy, x, dw), tf32);
+  bias_grad(dy, N, O, Ho * Wo, db);
+}
+
+}  // namespace convk
+SFM_KERNEL_NS_END
+}  // namespace sfm::cuda

@@ -1,0 +1,198 @@
+#pragma once
+// What kernel code needs from its compiler, in two forms: the real one under nvcc, and the
+// host emulation of kernels/emu.h under a plain C++ compiler (tests/test_gpu_emulated.cpp
+// compiles the kernels' headers that way, so their indexing, tiling, fragment layouts,
+// split-K planning and epilogues are exercised on machines without a GPU).
+//
+// Kernel headers put their code between SFM_KERNEL_NS_BEGIN / SFM_KERNEL_NS_END inside
+// namespace sfm::cuda: under emulation that is an inline namespace `emulated`, so the emulated
+// copies never collide with the library's real functions.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "engine/error.h"
+#include "engine/hd.h"
+
+#if defined(__CUDACC__)
+
+#include <cuda_runtime.h>
+
+#include "kernels/cuda_check.h"
+#include "kernels/runtime.h"
+
+#define SFM_KERNEL_NS_BEGIN
+#define SFM_KERNEL_NS_END
+#define SFM_DEV __device__ __forceinline__
+#define SFM_GLOBAL static __global__
+#define SFM_LAUNCH_BOUNDS(n) __launch_bounds__(n)
+#define SFM_SHARED __shared__
+#define SFM_SHARED_ALIGN16 __shared__ __align__(16)
+#define SFM_UNROLL _Pragma("unroll")
+#define sfm_syncthreads() __syncthreads()
+// kernel: a __global__ function or a pointer to one (template kernels: take their address first).
+#define SFM_LAUNCH(kernel, grid, block, ...)                                        \
+  do {                                                                              \
+    kernel<<<(grid), (block), 0, ::sfm::cuda::stream()>>>(__VA_ARGS__);             \
+    SFM_CUDA_CHECK_LAUNCH(#kernel);                                                 \
+  } while (0)
+
+namespace sfm::cuda {
+inline int planner_sm_count() { return sm_count(); }
+}  // namespace sfm::cuda
+
+#else  // host emulation
+
+#include "kernels/emu.h"
+
+#define SFM_KERNEL_NS_BEGIN inline namespace emulated {
+#define SFM_KERNEL_NS_END }
+#define SFM_DEV inline
+#define SFM_GLOBAL static inline
+#define SFM_LAUNCH_BOUNDS(n)
+#define SFM_SHARED static
+#define SFM_SHARED_ALIGN16 alignas(16) static
+#define SFM_UNROLL
+#define sfm_syncthreads() ::sfm::emu::sync_block()
+#define SFM_LAUNCH(kernel, grid, block, ...) ::sfm::emu::launch((grid), (block), [&] { kernel(__VA_ARGS__); })
+
+namespace sfm::cuda {
+using ::sfm::emu::blockDim;
+using ::sfm::emu::blockIdx;
+using ::sfm::emu::dim3;
+using ::sfm::emu::float4;
+using ::sfm::emu::gridDim;
+using ::sfm::emu::threadIdx;
+inline namespace emulated {
+inline int planner_sm_count() { return ::sfm::emu::num_sms(); }
+
+// Scratch memory and zeroing, on the host.
+class Scratch {
+ public:
+  Scratch() = default;
+  explicit Scratch(size_t bytes) : v_((bytes + 3) / 4) {}
+  void* get() const { return v_.empty() ? nullptr : (void*)v_.data(); }
+  float* f() const { return v_.empty() ? nullptr : const_cast<float*>(v_.data()); }
+  size_t bytes() const { return v_.size() * 4; }
+
+ private:
+  std::vector<float> v_;
+};
+inline void zero_async(float* p, size_t n) { std::memset(p, 0, n * sizeof(float)); }
+}  // namespace emulated
+}  // namespace sfm::cuda
+
+#endif
+
+namespace sfm::cuda {
+SFM_KERNEL_NS_BEGIN
+
+// ---- small device helpers shared by the kernels
+
+SFM_DEV float4 lds4(const float* p) {
+#if defined(__CUDACC__)
+  return *reinterpret_cast<const float4*>(p);
+#else
+  float4 r;
+  r.x = p[0];
+  r.y = p[1];
+  r.z = p[2];
+  r.w = p[3];
+  return r;
+#endif
+}
+
+// Round an FP32 value to TF32 (10 mantissa bits, nearest, ties away from zero), as
+// cvt.rna.tf32.f32 does; returned as the 32-bit pattern the mma instruction takes.
+SFM_DEV uint32_t to_tf32(float x) {
+#if defined(__CUDACC__)
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return r;
+#else
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  if ((b & 0x7f800000u) != 0x7f800000u) {  // finite: round the magnitude, keep the sign
+    b += 0x1000u;
+    b &= 0xffffe000u;
+  }
+  return b;
+#endif
+}
+
+SFM_DEV float bits_to_float(uint32_t b) {
+#if defined(__CUDACC__)
+  return __uint_as_float(b);
+#else
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+#endif
+}
+SFM_DEV uint32_t float_to_bits(float f) {
+#if defined(__CUDACC__)
+  return __float_as_uint(f);
+#else
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+#endif
+}
+
+// d += A * B for one warp: mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32.
+// Fragments (PTX ISA, "Matrix Fragments for mma.m16n8k8", .tf32), with g = lane/4,
+// t = lane%4: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4) of the 16x8 A;
+// b0 (k=t, n=g), b1 (k=t+4, n=g) of the 8x8 B; d0 (g, 2t), d1 (g, 2t+1), d2 (g+8, 2t),
+// d3 (g+8, 2t+1) of the 16x8 accumulator.
+SFM_DEV void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#if defined(__CUDACC__)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+  __trap();  // the launchers refuse the TF32 path below sm_80
+#endif
+#else
+  ::sfm::emu::mma_m16n8k8_tf32(d, a, b);
+#endif
+}
+
+SFM_HD uint32_t umulhi32(uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __umulhi(a, b);
+#else
+  return (uint32_t)(((uint64_t)a * b) >> 32);
+#endif
+}
+
+// Division by a divisor fixed at launch, as a multiply and a shift (Granlund & Montgomery,
+// "Division by invariant integers using multiplication", 1994): for 0 <= n < 2^31 and
+// 1 <= d < 2^31, div(n) == n / d exactly. Indices in these kernels are below 2^31 (the
+// launchers check).
+struct FastDiv {
+  uint32_t d = 1, m = 1, s = 0;
+  FastDiv() = default;
+  explicit FastDiv(uint32_t divisor) : d(divisor) {
+    SFM_CHECK(divisor >= 1 && divisor < (1u << 31), "FastDiv: divisor ", divisor, " out of range");
+    s = 0;
+    while (s < 31 && (uint32_t(1) << s) < d) ++s;  // s = ceil(log2 d)
+    uint64_t one = 1;
+    m = (uint32_t)(((one << 32) * ((one << s) - d)) / d + 1);
+  }
+  SFM_HD uint32_t div(uint32_t n) const { return (umulhi32(m, n) + n) >> s; }
+  // q = n / d and r = n - q*d.
+  SFM_HD void divmod(uint32_t n, uint32_t& q, uint32_t& r) const {
+    q = div(n);
+    r = n - q * d;
+  }
+};
+
+SFM_HD int imin(int a, int b) { return a < b ? a : b; }
+SFM_HD int imax(int a, int b) { return a > b ? a : b; }
+SFM_HD int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+SFM_KERNEL_NS_END
+}  // namespace sfm::cuda

@@ -1,0 +1,26 @@
+#pragma once
+// `sfm demo`: the whole job on any machine, in a fixed time budget: synthetic data with ground
+// truth -> training -> evaluation on held-out scenes -> a report folder.
+#include <string>
+
+namespace sfm {
+
+struct DemoOptions {
+  std::string out = "demo_out";
+  std::string device = "auto";  // auto | cpu | cuda
+  double minutes = 15;          // the whole budget, data generation and evaluation included
+  int scenes = 0, frames = 0, height = 0, width = 0;  // 0: the device's defaults
+  int threads = 0;
+  uint64_t seed = 1;
+  bool force = false;
+  std::string preset = "original";
+};
+
+struct DemoResult {
+  double trained_abs_rel = 0, baseline_abs_rel = 0, untrained_abs_rel = 0;
+  bool passed = false;  // trained abs rel <= 0.7 x the baseline's
+};
+
+DemoResult run_demo(const DemoOptions& opt);
+
+}  // namespace sfm

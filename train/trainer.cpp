@@ -1,0 +1,400 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "engine/adam.h"
+#include "engine/autograd.h"
+#include "engine/device_runtime.h"
+#include "engine/parallel.h"
+#include "engine/safetensors.h"
+#include "eval/colormap.h"
+#include "eval/depth_metrics.h"
+#include "eval/pose_metrics.h"
+#include "models/dispnet.h"
+#include "models/posenet.h"
+#include "models/sfm_loss.h"
+#include "train/image_util.h"
+#include "train/loader.h"
+#include "train/plot.h"
+#include "train/tensorboard.h"
+
+namespace sfm {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+static std::atomic<bool> g_stop{false};
+void request_training_stop() { g_stop = true; }
+static void on_signal(int) { g_stop = true; }
+void install_stop_signal_handlers() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+namespace {
+
+struct Nets {
+  std::unique_ptr<DispNet> disp;
+  std::unique_ptr<PoseExpNet> pose;
+  std::unique_ptr<Adam> adam;
+};
+
+// srcs [B,S,3,H,W] -> S tensors [B,3,H,W]
+std::vector<Tensor> split_sources(const Tensor& srcs) {
+  std::vector<Tensor> out;
+  const int64_t B = srcs.dim(0), S = srcs.dim(1);
+  for (int64_t s = 0; s < S; ++s)
+    out.push_back(slice_channels(srcs, s, s + 1).view(Shape{B, srcs.dim(2), srcs.dim(3), srcs.dim(4)}));
+  return out;
+}
+
+LoaderOptions loader_options(const TrainConfig& cfg, const std::string& split, bool train) {
+  LoaderOptions o;
+  o.batch = (int)cfg.i("batch");
+  o.height = (int)cfg.i("height");
+  o.width = (int)cfg.i("width");
+  o.seq_length = (int)cfg.i("seq_length");
+  o.augment = train && cfg.b("augment");
+  o.flip = cfg.b("flip");
+  o.color_jitter = cfg.b("color_jitter");
+  o.shuffle = train;
+  o.in_memory = cfg.b("in_memory");
+  o.skip_bad = cfg.b("skip_bad");
+  o.workers = (int)cfg.i("workers");
+  o.seed = (uint64_t)cfg.i("seed");
+  o.split = split;
+  return o;
+}
+
+void save_checkpoint(const std::string& dir, Nets& n, const json& state) {
+  std::string tmp = dir + ".tmp";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  n.disp->save(tmp + "/dispnet.safetensors");
+  n.pose->save(tmp + "/posenet.safetensors");
+  save_safetensors(tmp + "/optimizer.safetensors", n.adam->state());
+  write_file_atomic(tmp + "/state.json", state.dump(2) + "\n");
+  std::string old = dir + ".old";
+  fs::remove_all(old);
+  if (fs::exists(dir)) fs::rename(dir, old);
+  fs::rename(tmp, dir);
+  fs::remove_all(old);
+}
+
+struct ValResult {
+  double loss = 0, photometric = 0;
+  bool has_depth = false, has_pose = false;
+  eval::DepthMetrics depth;
+  double ate_mean = 0, ate_std = 0;
+  int64_t batches = 0;
+};
+
+ValResult validate(const TrainConfig& cfg, Nets& n, DataLoader& val, const LossConfig& lcfg, Device dev,
+                   TensorBoardWriter* tb, int64_t step) {
+  NoGradGuard ng;
+  ValResult r;
+  int64_t batches = cfg.i("val_batches");
+  int64_t available = (int64_t)(val.size() / std::max<int64_t>(1, cfg.i("batch")));
+  if (batches <= 0 || batches > available) batches = std::max<int64_t>(1, available);
+  eval::DepthMetricsAccumulator acc;
+  std::vector<double> ates;
+  eval::DepthEvalOptions dopt;  // median scaling, (1e-3, 80) m
+  for (int64_t i = 0; i < batches; ++i) {
+    Batch b = val.next();
+    Tensor tgt = b.tgt.to(dev), srcs = b.srcs.to(dev), K = b.K.to(dev);
+    std::vector<Tensor> src_list = split_sources(srcs);
+    std::vector<Tensor> disps = n.disp->forward(tgt);
+    PoseExpOutput pe = n.pose->forward(tgt, src_list);
+    LossTerms lt = sfm_loss(tgt, srcs, K, disps, pe, lcfg);
+    r.loss += lt.total_value();
+    r.photometric += lt.photometric.item();
+    if (b.depth_gt.defined()) {
+      acc.add_batch(b.depth_gt, disps[0], dopt);
+      r.has_depth = true;
+    }
+    if (b.poses_gt.defined()) {
+      std::vector<float> pred = pe.pose.to_vector(), gt = b.poses_gt.to_vector();
+      const int64_t B = b.poses_gt.dim(0), F = b.poses_gt.dim(1);
+      const int64_t S = F - 1;
+      for (int64_t k = 0; k < B; ++k) {
+        std::vector<double> p6(pred.begin() + k * S * 6, pred.begin() + (k + 1) * S * 6);
+        std::vector<double> g12(gt.begin() + k * F * 12, gt.begin() + (k + 1) * F * 12);
+        ates.push_back(eval::snippet_ate_from_network(p6, g12, (int)F).ate);
+      }
+      r.has_pose = true;
+    }
+    if (tb && i == 0) {
+      tb->add_image("val/input", normalized_rgb_to_bgr(tgt), step);
+      tb->add_image("val/disparity", eval::colorize_disparity(disps[0].batch_slice(0, 1)), step);
+      Tensor warped;
+      PhotometricOptions po;
+      po.keep_out_of_view = lcfg.keep_out_of_view;
+      photometric_loss(tgt, srcs, reciprocal(disps[0]), pe.pose, K, Tensor(), po, &warped);
+      for (size_t s = 0; s < src_list.size(); ++s) {
+        Tensor w = slice_channels(warped, (int64_t)s, (int64_t)s + 1)
+                       .view(Shape{warped.dim(0), warped.dim(2), warped.dim(3), warped.dim(4)});
+        tb->add_image("val/warped_source" + std::to_string(s), normalized_rgb_to_bgr(w), step);
+        if (!pe.masks.empty())
+          tb->add_image("val/mask" + std::to_string(s),
+                        unit_map_to_gray(pe.masks[0], 0, (int64_t)s), step);
+      }
+    }
+  }
+  r.batches = batches;
+  r.loss /= (double)batches;
+  r.photometric /= (double)batches;
+  r.depth = acc.mean();
+  if (!ates.empty()) {
+    double m = 0, v = 0;
+    for (double a : ates) m += a;
+    m /= (double)ates.size();
+    for (double a : ates) v += (a - m) * (a - m);
+    r.ate_mean = m;
+    r.ate_std = std::sqrt(v / (double)ates.size());
+  }
+  return r;
+}
+
+std::string fmt_eta(double s) {
+  char buf[32];
+  int h = (int)(s / 3600), m = (int)(std::fmod(s, 3600) / 60), sec = (int)std::fmod(s, 60);
+  if (h > 0)
+    std::snprintf(buf, sizeof buf, "%dh%02dm", h, m);
+  else
+    std::snprintf(buf, sizeof buf, "%dm%02ds", m, sec);
+  return buf;
+}
+
+}  // namespace
+
+TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resume) {
+  g_stop = false;
+  TrainResult res;
+  const std::string data = cfg.str("data");
+  SFM_CHECK(!data.empty(), "sfm train: no data set given (--data DIR)");
+  Device dev = cfg.str("device") == "cuda" ? Device::CUDA : Device::CPU;
+  if (dev == Device::CUDA) {
+    SFM_CHECK(cuda_available(), "sfm train: --device cuda but no CUDA device is available");
+    set_conv_impl(parse_conv_impl(cfg.str("conv_impl")));
+  }
+  if (cfg.i("threads") > 0) set_cpu_threads((int)cfg.i("threads"));
+  fs::create_directories(run_dir + "/checkpoints");
+  write_file_atomic(run_dir + "/config.json", cfg.resolved().dump(2) + "\n");
+
+  const LossConfig lcfg = cfg.loss();
+  const uint64_t seed = (uint64_t)cfg.i("seed");
+  Nets n;
+  n.disp = std::make_unique<DispNet>(seed * 2 + 1, dev);
+  n.pose = std::make_unique<PoseExpNet>(cfg.pose_net(), seed * 2 + 2, dev);
+  if (!cfg.str("init_disp").empty()) n.disp->load(cfg.str("init_disp"));
+  if (!cfg.str("init_pose").empty()) n.pose->load(cfg.str("init_pose"));
+  std::vector<Tensor> params;
+  std::vector<std::string> names;
+  for (size_t i = 0; i < n.disp->parameters().size(); ++i) {
+    params.push_back(n.disp->parameters()[i]);
+    names.push_back("dispnet." + n.disp->param_names()[i]);
+  }
+  for (size_t i = 0; i < n.pose->parameters().size(); ++i) {
+    params.push_back(n.pose->parameters()[i]);
+    names.push_back("posenet." + n.pose->param_names()[i]);
+  }
+  AdamOptions ao;
+  ao.lr = cfg.f("lr");
+  ao.beta1 = cfg.f("beta1");
+  ao.beta2 = cfg.f("beta2");
+  ao.weight_decay = cfg.f("weight_decay");
+  n.adam = std::make_unique<Adam>(params, names, ao);
+
+  DataLoader loader(data, loader_options(cfg, "train", true));
+  std::unique_ptr<DataLoader> val;
+  std::string val_start;  // every validation sees the same batches
+  if (cfg.i("val_every") > 0) {
+    val = std::make_unique<DataLoader>(data, loader_options(cfg, "val", false));
+    val_start = val->state();
+  }
+
+  int64_t step = 0;
+  double best = std::numeric_limits<double>::infinity();
+  std::string latest = run_dir + "/checkpoints/latest", best_dir = run_dir + "/checkpoints/best";
+  if (resume) {
+    SFM_CHECK(fs::exists(latest + "/state.json"), "sfm train --resume: no checkpoint at ", latest);
+    n.disp->load(latest + "/dispnet.safetensors");
+    n.pose->load(latest + "/posenet.safetensors");
+    n.adam->load_state(load_safetensors(latest + "/optimizer.safetensors").tensors, latest + "/optimizer.safetensors");
+    std::ifstream f(latest + "/state.json");
+    json st = json::parse(f);
+    step = st.at("step").get<int64_t>();
+    loader.set_state(st.at("loader").get<std::string>());
+    if (st.contains("best") && !st["best"].is_null()) best = st["best"].get<double>();
+  }
+  res.start_step = step;
+  auto state_json = [&]() {
+    return json{{"step", step}, {"loader", loader.state()}, {"best", std::isfinite(best) ? json(best) : json()},
+                {"config", cfg.resolved()}};
+  };
+
+  std::unique_ptr<TensorBoardWriter> tb;
+  if (cfg.b("tensorboard")) tb = std::make_unique<TensorBoardWriter>(run_dir);
+  std::ofstream metrics(run_dir + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
+  SFM_CHECK(metrics.good(), run_dir, "/metrics.jsonl: cannot open for writing");
+  Series curve_total{"total loss", {}, {}}, curve_photo{"photometric", {}, {}}, curve_val{"validation loss", {}, {}};
+
+  const int64_t steps = cfg.i("steps"), log_every = std::max<int64_t>(1, cfg.i("log_every"));
+  const int64_t B = cfg.i("batch");
+  const double max_minutes = cfg.f("max_minutes");
+  const bool tty = isatty(fileno(stdout));
+  auto t_start = Clock::now();
+  auto t_window = t_start;
+  int64_t window_steps = 0;
+  double window_wait = 0;
+
+  while (step < steps) {
+    if (g_stop) {
+      res.interrupted = true;
+      break;
+    }
+    if (max_minutes > 0 && std::chrono::duration<double>(Clock::now() - t_start).count() > max_minutes * 60) {
+      res.out_of_time = true;
+      break;
+    }
+    auto t0 = Clock::now();
+    Batch b = loader.next();
+    window_wait += std::chrono::duration<double>(Clock::now() - t0).count();
+    Tensor tgt = b.tgt.to(dev), srcs = b.srcs.to(dev), K = b.K.to(dev);
+    if (step == cfg.i("inject_nan_at")) {
+      Tensor t = tgt.cpu().clone();
+      t.data<float>()[0] = std::nanf("");
+      tgt = t.to(dev);
+    }
+    LossTerms lt;
+    try {
+      std::vector<Tensor> disps = n.disp->forward(tgt);
+      PoseExpOutput pe = n.pose->forward(tgt, split_sources(srcs));
+      lt = sfm_loss(tgt, srcs, K, disps, pe, lcfg);
+    } catch (const Error& e) {
+      res.failed = true;
+      res.failure = std::string("step ") + std::to_string(step) + ": " + e.what();
+    }
+    double total = res.failed ? NAN : lt.total_value();
+    if (!res.failed && !std::isfinite(total)) {
+      res.failed = true;
+      res.failure = "step " + std::to_string(step) + ": non-finite loss";
+    }
+    if (res.failed) {
+      json fj{{"step", step}, {"error", res.failure}, {"batch", b.ids}, {"last_good_checkpoint", latest}};
+      if (lt.total.defined())
+        fj["loss"] = {{"total", total}, {"photometric", lt.photometric.item()}, {"smoothness", lt.smoothness.item()},
+                      {"explainability", lt.explainability.defined() ? lt.explainability.item() : 0.0}};
+      write_file_atomic(run_dir + "/failure.json", fj.dump(2) + "\n");
+      std::fprintf(stderr, "\nsfm train: stopping: %s (details in %s/failure.json; last good checkpoint kept in %s)\n",
+                   res.failure.c_str(), run_dir.c_str(), latest.c_str());
+      break;
+    }
+    n.adam->zero_grad();
+    lt.total.backward();
+    n.adam->step();
+    ++step;
+    ++window_steps;
+    res.last_loss = total;
+
+    if (step % log_every == 0 || step == steps) {
+      double dt = std::chrono::duration<double>(Clock::now() - t_window).count();
+      double ips = dt > 0 ? (double)(window_steps * B) / dt : 0;
+      double wait_frac = dt > 0 ? window_wait / dt : 0;
+      res.images_per_second = ips;
+      json m{{"step", step},
+             {"split", "train"},
+             {"loss", total},
+             {"photometric", lt.photometric.item()},
+             {"smoothness", lt.smoothness.item()},
+             {"explainability", lt.explainability.defined() ? lt.explainability.item() : 0.0},
+             {"lr", ao.lr},
+             {"images_per_s", ips},
+             {"data_wait_fraction", wait_frac},
+             {"elapsed_s", std::chrono::duration<double>(Clock::now() - t_start).count()}};
+      metrics << m.dump() << "\n" << std::flush;
+      if (tb) {
+        tb->add_scalar("train/loss", total, step);
+        tb->add_scalar("train/photometric", m["photometric"].get<double>(), step);
+        tb->add_scalar("train/smoothness", m["smoothness"].get<double>(), step);
+        tb->add_scalar("train/explainability", m["explainability"].get<double>(), step);
+        tb->add_scalar("train/images_per_s", ips, step);
+        tb->add_scalar("train/data_wait_fraction", wait_frac, step);
+      }
+      curve_total.x.push_back((double)step);
+      curve_total.y.push_back(total);
+      curve_photo.x.push_back((double)step);
+      curve_photo.y.push_back(m["photometric"].get<double>());
+      double eta = ips > 0 ? (double)(steps - step) * B / ips : 0;
+      if (tty) {
+        int width = 30, filled = (int)(width * (double)step / (double)steps);
+        std::printf("\r[%s%s] %lld/%lld loss %.4f  %.1f img/s  ETA %s   ", std::string(filled, '#').c_str(),
+                    std::string(width - filled, '.').c_str(), (long long)step, (long long)steps, total, ips,
+                    fmt_eta(eta).c_str());
+      } else {
+        std::printf("step %lld/%lld loss %.4f photometric %.4f smoothness %.4f %.1f img/s data-wait %.0f%% ETA %s\n",
+                    (long long)step, (long long)steps, total, m["photometric"].get<double>(),
+                    m["smoothness"].get<double>(), ips, 100 * wait_frac, fmt_eta(eta).c_str());
+      }
+      std::fflush(stdout);
+      t_window = Clock::now();
+      window_steps = 0;
+      window_wait = 0;
+    }
+    if (cfg.i("plot_every") > 0 && (step % cfg.i("plot_every") == 0 || step == steps) && curve_total.x.size() > 1)
+      plot_curves(run_dir + "/loss_curve.png", {curve_total, curve_photo, curve_val}, "training loss", "step");
+
+    if (val && (step % cfg.i("val_every") == 0 || step == steps)) {
+      val->set_state(val_start);
+      ValResult v = validate(cfg, n, *val, lcfg, dev, tb.get(), step);
+      json vm{{"step", step}, {"split", "val"}, {"loss", v.loss}, {"photometric", v.photometric}};
+      if (v.has_depth) {
+        auto names = eval::depth_metric_names();
+        auto vals = eval::depth_metric_values(v.depth);
+        for (size_t i = 0; i < names.size(); ++i) vm[names[i]] = vals[i];
+      }
+      if (v.has_pose) {
+        vm["ate_mean"] = v.ate_mean;
+        vm["ate_std"] = v.ate_std;
+      }
+      metrics << vm.dump() << "\n" << std::flush;
+      if (tb) {
+        tb->add_scalar("val/loss", v.loss, step);
+        if (v.has_depth) tb->add_scalar("val/abs_rel", v.depth.abs_rel, step);
+        if (v.has_pose) tb->add_scalar("val/ate", v.ate_mean, step);
+      }
+      curve_val.x.push_back((double)step);
+      curve_val.y.push_back(v.loss);
+      double score = v.has_depth ? v.depth.abs_rel : v.loss;
+      if (tty) std::printf("\n");
+      std::printf("validation @%lld: loss %.4f%s\n", (long long)step, v.loss,
+                  v.has_depth ? (" abs_rel " + std::to_string(v.depth.abs_rel)).c_str() : "");
+      if (score < best) {
+        best = score;
+        save_checkpoint(best_dir, n, state_json());
+      }
+    }
+    if (cfg.i("save_every") > 0 && step % cfg.i("save_every") == 0) save_checkpoint(latest, n, state_json());
+  }
+  if (tty) std::printf("\n");
+  if (!res.failed) save_checkpoint(latest, n, state_json());
+  if (res.interrupted || res.out_of_time) std::printf("stopped at step %lld; saved %s\n", (long long)step, latest.c_str());
+  if (curve_total.x.size() > 1)
+    plot_curves(run_dir + "/loss_curve.png", {curve_total, curve_photo, curve_val}, "training loss", "step");
+  if (tb) tb->flush();
+  res.end_step = step;
+  res.best_score = best;
+  return res;
+}
+
+}  // namespace sfm

@@ -1,0 +1,40 @@
+#pragma once
+// `sfm train`: the training loop, validation, checkpoints, logging and resume.
+//
+// Run folder:
+//   config.json              the resolved configuration
+//   metrics.jsonl            one object per logged step (and per validation, "split": "val")
+//   events.out.tfevents.*    TensorBoard scalars, and images at validation
+//   loss_curve.png           refreshed every plot_every steps
+//   checkpoints/latest/      dispnet.safetensors, posenet.safetensors, optimizer.safetensors,
+//   checkpoints/best/        state.json (step, loader and RNG state, best score); each folder
+//                            is written beside and swapped in by rename
+//   failure.json             written when a run stops on a non-finite loss or a bad batch
+#include <string>
+
+#include "train/config.h"
+
+namespace sfm {
+
+struct TrainResult {
+  int64_t start_step = 0, end_step = 0;  // steps [start, end) were run
+  bool interrupted = false;              // SIGINT/SIGTERM: 'latest' saved
+  bool out_of_time = false;              // max_minutes reached: 'latest' saved
+  bool failed = false;                   // non-finite loss or bad batch: see failure.json
+  std::string failure;
+  double last_loss = 0;
+  double images_per_second = 0;
+  double best_score = 0;  // abs rel (with depth ground truth) or validation loss
+};
+
+// Trains into run_dir. With resume, continues from run_dir/checkpoints/latest (weights,
+// optimiser, step, data order, RNG): on the CPU the result is bit-identical to an
+// uninterrupted run. cfg must already hold the run folder's config when resuming.
+TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resume);
+
+// Installs SIGINT/SIGTERM handlers that ask the running training loop to save and stop.
+void install_stop_signal_handlers();
+// Asks the running loop to stop (what the signal handlers call).
+void request_training_stop();
+
+}  // namespace sfm
