@@ -273,6 +273,8 @@ void conv_transpose2d_backward_weight(ConvImpl impl, const float* x, const float
   }
 }
 
+bool conv_tf32_supported() { return compute_capability() >= 80; }
+
 void clear_conv_caches() {
 #if SFM_WITH_CUDNN
   lib::cudnn_clear_cache();

@@ -53,6 +53,9 @@ void bias_activation(float* y, const float* b, int64_t N, int64_t C, int64_t HW,
 // db[c] = sum over n, i of dy[(n*C + c)*HW + i] (deterministic).
 void bias_grad(const float* dy, int64_t N, int64_t C, int64_t HW, float* db);
 
+// True when the device has the TF32 tensor-core path (sm_80 or newer).
+bool conv_tf32_supported();
+
 // Drops the cached cuDNN algorithm choices (e.g. before a benchmark that measures the choice).
 void clear_conv_caches();
 

@@ -1,6 +1,6 @@
-// cuDNN convolution path: FP32 with FMA math (no TF32), deterministic algorithms only. For
-// each shape and direction the algorithm is chosen once with cudnnFind* (the fastest
-// deterministic FMA algorithm whose workspace fits in 1 GiB) and cached with the shape's
+// cuDNN convolution path: FP32 with FMA math (no TF32), deterministic GEMM-type algorithms
+// only. For each shape and direction the algorithm is chosen once with cudnnFind* (the
+// fastest such algorithm whose workspace fits in 1 GiB) and cached with the shape's
 // descriptors; the workspace comes from the caching allocator.
 #if SFM_WITH_CUDNN
 
@@ -75,12 +75,27 @@ Descs& descs_for(const Geom& g) {
   return *it->second;
 }
 
+// GEMM-type algorithms only: FFT and Winograd change the arithmetic (transforms with their
+// own rounding, errors ~1e-5..1e-4 relative), which would put cuDNN outside the FP32
+// tolerance every other implementation meets.
+bool gemm_type(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
+}
+bool gemm_type(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+}
+bool gemm_type(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+}
+
 // The first (fastest) result that succeeded, is deterministic, uses no tensor-op math and
 // fits the workspace limit (the descriptor's CUDNN_FMA_MATH keeps execution in plain FP32).
 template <class Perf>
 std::pair<int, size_t> pick(const Perf* r, int n, const char* what, const Geom& g) {
   for (int i = 0; i < n; ++i)
-    if (r[i].status == CUDNN_STATUS_SUCCESS && r[i].determinism == CUDNN_DETERMINISTIC &&
+    if (r[i].status == CUDNN_STATUS_SUCCESS && r[i].determinism == CUDNN_DETERMINISTIC && gemm_type(r[i].algo) &&
         r[i].mathType != CUDNN_TENSOR_OP_MATH && r[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
         r[i].memory <= kMaxWorkspace)
       return {(int)r[i].algo, r[i].memory};

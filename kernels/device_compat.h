@@ -7,6 +7,7 @@
 // Kernel headers put their code between SFM_KERNEL_NS_BEGIN / SFM_KERNEL_NS_END inside
 // namespace sfm::cuda: under emulation that is an inline namespace `emulated`, so the emulated
 // copies never collide with the library's real functions.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -189,6 +190,30 @@ struct FastDiv {
     r = n - q * d;
   }
 };
+
+// Integer atomics (exact, so the result does not depend on the order of the additions).
+SFM_DEV void atomic_add_u64(unsigned long long* p, unsigned long long v) {
+#if defined(__CUDACC__)
+  atomicAdd(p, v);
+#else
+  *p += v;  // the emulation runs one fiber at a time
+#endif
+}
+SFM_DEV void atomic_max_u32(unsigned int* p, unsigned int v) {
+#if defined(__CUDACC__)
+  atomicMax(p, v);
+#else
+  if (v > *p) *p = v;
+#endif
+}
+// Round to the nearest integer (ties to even), as llrint.
+SFM_DEV long long round_ll(double x) {
+#if defined(__CUDACC__)
+  return __double2ll_rn(x);
+#else
+  return std::llrint(x);
+#endif
+}
 
 SFM_HD int imin(int a, int b) { return a < b ? a : b; }
 SFM_HD int imax(int a, int b) { return a > b ? a : b; }

@@ -35,6 +35,23 @@ SFM_DEV double block_sum(double v, double* sh) {
   return r;
 }
 
+// Sums NV values per thread over the block (blockDim.x == kThreads), NV fixed trees side
+// by side in sh[NV * kThreads]; every thread gets the totals in out[]. Every thread must
+// call it.
+template <int NV>
+SFM_DEV void block_sum_n(const double (&v)[NV], double* sh, double (&out)[NV]) {
+  const int t = (int)threadIdx.x;
+  for (int k = 0; k < NV; ++k) sh[k * kThreads + t] = v[k];
+  sfm_syncthreads();
+  for (int s = kThreads / 2; s > 0; s >>= 1) {
+    if (t < s)
+      for (int k = 0; k < NV; ++k) sh[k * kThreads + t] += sh[k * kThreads + t + s];
+    sfm_syncthreads();
+  }
+  for (int k = 0; k < NV; ++k) out[k] = sh[k * kThreads];
+  sfm_syncthreads();  // sh may be reused at once
+}
+
 struct SegSum {
   const float* x;
   int C;
@@ -76,6 +93,17 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) seg_sum_pass2(SegSum s) {
     const double tot = block_sum(acc, sh);
     if (threadIdx.x == 0) s.out[c] = (float)(tot * s.scale);
   }
+}
+
+// out[0] = (sum of the n partials, in order) / divisor, by one block of kThreads: thread t
+// adds partials t, t+256, ... in order, then the fixed tree.
+SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) finish_mean_kernel(const double* partial, int64_t n, double divisor,
+                                                              float* out) {
+  SFM_SHARED double sh[kThreads];
+  double v = 0;
+  for (int64_t i = threadIdx.x; i < n; i += kThreads) v += partial[i];
+  const double tot = block_sum(v, sh);
+  if (threadIdx.x == 0) out[0] = (float)(tot / divisor);
 }
 
 SFM_GLOBAL void fill_kernel_f32(float* out, int64_t n, float v) {

@@ -1,15 +1,21 @@
-// Depth metrics (eval/depth_metrics.h) against hand-computed values. The eval library exists only
-// in builds with OpenCV (it also holds the image helpers), hence the _cv suffix; the metric code
-// itself uses no OpenCV, except that the bilinear resize is checked against cv::resize here.
+// Depth metrics (eval/depth_metrics.h) against hand-computed values, and the helpers `sfm infer`
+// uses around them (network input, colour maps, grids). The eval library exists only in builds
+// with OpenCV, hence the _cv suffix; the metric code itself uses no OpenCV (its bilinear resize is
+// checked against cv::resize here).
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "engine/rng.h"
+#include "eval/colormap.h"
 #include "eval/depth_metrics.h"
+#include "eval/infer.h"
 
 using namespace sfm;
 using namespace sfm::eval;
+namespace fs = std::filesystem;
 
 namespace {
 DepthEvalOptions no_scaling() {
@@ -181,4 +187,89 @@ TEST_CASE("depth metrics: depth vs disparity resizing and the bilinear resize", 
     INFO(h << "x" << w << " -> " << H << "x" << W);
     CHECK(worst < 1e-5);
   }
+}
+
+// ---------------------------------------------------------------- what `sfm infer` feeds and draws
+TEST_CASE("depth inference input: no resize at the network size, INTER_AREA otherwise, (x/255-0.5)/0.5",
+          "[eval][infer]") {
+  cv::Mat rgb(2, 3, CV_8UC3);
+  for (int i = 0; i < 18; ++i) rgb.ptr<uint8_t>()[i] = (uint8_t)(i * 15);
+  Tensor t = images_to_tensor({rgb}, 2, 3);
+  REQUIRE(t.shape() == Shape{1, 3, 2, 3});
+  std::vector<float> v = t.to_vector();
+  for (int y = 0; y < 2; ++y)
+    for (int x = 0; x < 3; ++x)
+      for (int c = 0; c < 3; ++c) CHECK(v[c * 6 + y * 3 + x] == (float)rgb.at<cv::Vec3b>(y, x)[c]);  // planar RGB
+  CHECK(resize_for_network(rgb, 2, 3).data == rgb.data);  // the same pixels, not a resampled copy
+  // 4x4 of 2x2 checkered blocks -> 2x2: INTER_AREA averages each block (nearest or bilinear
+  // sampling would give 0 or 100 off the block means).
+  cv::Mat big(4, 4, CV_8UC3);
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 4; ++x)
+      big.at<cv::Vec3b>(y, x) = cv::Vec3b((uint8_t)(40 * (y / 2) + 10 * (x / 2) + 100 * ((x + y) % 2)), 0, 255);
+  std::vector<float> s = images_to_tensor({big}, 2, 2).to_vector();
+  CHECK(s[0] == 50.f);   // block (0,0): 0, 100, 100, 0
+  CHECK(s[1] == 60.f);   // block (0,1): 10, 110, 110, 10
+  CHECK(s[3] == 100.f);  // block (1,1): 50, 150, 150, 50
+  CHECK(s[4] == 0.f);    // green plane
+  CHECK(s[8] == 255.f);  // blue plane
+  std::vector<float> n = network_input({rgb}, 2, 3, Device::CPU).to_vector();
+  for (size_t i = 0; i < n.size(); ++i) CHECK(n[i] == Approx((v[i] / 255.0 - 0.5) / 0.5).margin(1e-6));
+  REQUIRE_THROWS_WITH(load_image_rgb("/nonexistent/frame.png"), Catch::Contains("/nonexistent/frame.png"));
+}
+
+TEST_CASE("visualisation: magma colour maps, display ranges, grids, atomic PNG", "[eval][infer]") {
+  cv::Mat v(1, 4, CV_32FC1);
+  float vals[4] = {0.f, 0.5f, 1.f, std::nanf("")};
+  for (int i = 0; i < 4; ++i) v.at<float>(0, i) = vals[i];
+  cv::Mat c = colorize(v, 0.0, 1.0, ColorMap::Magma);
+  cv::Mat ref8(1, 3, CV_8UC1), ref;
+  ref8.at<uint8_t>(0, 0) = 0;
+  ref8.at<uint8_t>(0, 1) = 128;  // round(127.5)
+  ref8.at<uint8_t>(0, 2) = 255;
+  cv::applyColorMap(ref8, ref, cv::COLORMAP_MAGMA);
+  for (int i = 0; i < 3; ++i) CHECK(c.at<cv::Vec3b>(0, i) == ref.at<cv::Vec3b>(0, i));
+  CHECK(c.at<cv::Vec3b>(0, 3) == cv::Vec3b(0, 0, 0));  // not finite: black
+  // magma runs from near black to pale yellow (matplotlib: (0, 0, 4) .. (252, 253, 191) RGB).
+  cv::Vec3b top = c.at<cv::Vec3b>(0, 2), bottom = c.at<cv::Vec3b>(0, 0);
+  CHECK(std::abs(top[0] - 191) <= 3);
+  CHECK(std::abs(top[1] - 253) <= 3);
+  CHECK(std::abs(top[2] - 252) <= 3);
+  CHECK(bottom[0] + bottom[1] + bottom[2] < 12);
+
+  cv::Mat ramp(1, 101, CV_32FC1);
+  for (int i = 0; i <= 100; ++i) ramp.at<float>(0, i) = (float)(100 - i);
+  auto [lo, hi] = disparity_display_range(ramp);  // numpy.percentile(.., 95) of 0..100 = 95
+  CHECK(lo == 0.0);
+  CHECK(hi == Approx(95.0).epsilon(1e-12));
+  // Depth: near is bright, unknown (0) is black.
+  cv::Mat depth(1, 3, CV_32FC1);
+  depth.at<float>(0, 0) = 2.f;
+  depth.at<float>(0, 1) = 40.f;
+  depth.at<float>(0, 2) = 0.f;
+  cv::Mat dc = colorize_depth(depth, 80.0, 1.0);
+  auto lum = [](cv::Vec3b p) { return (int)p[0] + p[1] + p[2]; };
+  CHECK(lum(dc.at<cv::Vec3b>(0, 0)) > lum(dc.at<cv::Vec3b>(0, 1)));
+  CHECK(dc.at<cv::Vec3b>(0, 2) == cv::Vec3b(0, 0, 0));
+  // A tensor's first map draws as the same matrix does.
+  Tensor dt = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 9, 9, 9, 9}, Shape{2, 1, 2, 2});
+  cv::Mat a = colorize_disparity(dt), b = colorize_disparity(float_image(dt.to_vector().data(), 2, 2));
+  CHECK(cv::norm(a, b, cv::NORM_INF) == 0);
+
+  // Grid: 3 tiles, 2 columns, 4 px padding; cells as large as the largest tile, smaller centred.
+  cv::Mat red(10, 20, CV_8UC3, cv::Scalar(0, 0, 255)), green(6, 8, CV_8UC3, cv::Scalar(0, 255, 0));
+  cv::Mat g = make_grid({{red, "a"}, {green, ""}, {red, "b"}}, 2, 4);
+  CHECK(g.cols == 4 + 2 * (20 + 4));
+  CHECK(g.rows > 4 + 2 * (10 + 4));  // plus a caption strip per row
+  CHECK(g.at<cv::Vec3b>(4, 4) == cv::Vec3b(0, 0, 255));                     // tile 0 at (pad, pad)
+  CHECK(g.at<cv::Vec3b>(4 + 2, 28 + 6) == cv::Vec3b(0, 255, 0));            // tile 1 centred in cell 1
+  CHECK(g.at<cv::Vec3b>(4, 28) == cv::Vec3b(255, 255, 255));                // around it: background
+  fs::path dir = fs::temp_directory_path() / "sfm_test_colormap";
+  fs::create_directories(dir);
+  std::string png = (dir / "grid.png").string();
+  write_png_atomic(png, g);
+  CHECK_FALSE(fs::exists(png + ".tmp"));
+  cv::Mat back = cv::imread(png, cv::IMREAD_COLOR);
+  REQUIRE(back.size() == g.size());
+  CHECK(cv::norm(back, g, cv::NORM_INF) == 0);
 }

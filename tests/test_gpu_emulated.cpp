@@ -21,11 +21,15 @@
 #include "kernels/adam_kernels.h"
 #include "kernels/conv_kernels.h"
 #include "kernels/elementwise_kernels.h"
+#include "kernels/loss_kernels.h"
 #include "kernels/reduce_kernels.h"
 #include "kernels/resample_kernels.h"
 #include "kernels/shape_kernels.h"
+#include "kernels/warp_kernels.h"
 // The CPU loops the kernels must agree with (after the kernels' headers: see conv_math.h).
+#include "engine/cpu/loss.h"
 #include "engine/cpu/resample.h"
+#include "engine/cpu/warp.h"
 #include "engine/rng.h"
 
 using namespace sfm;
@@ -433,5 +437,176 @@ TEST_CASE("emulated kernels: resampling matches the CPU loops", "[emu]") {
     INFO("area planes=" << planes << " " << H << "x" << W << " -> " << h << "x" << w);
     CHECK(within(rel_err(y, std::vector<double>(y_cpu.begin(), y_cpu.end())), 1e-6));
     CHECK(within(rel_err(gx, std::vector<double>(gx_cpu.begin(), gx_cpu.end())), 1e-6));
+  }
+}
+
+namespace {
+
+// A small scene: intrinsics of a W x H camera, depths in [1, 4], a small motion.
+struct Scene {
+  int64_t B, S, C, H, W;
+  std::vector<float> tgt, srcs, depth, poses, K, mask;
+};
+Scene make_scene(int64_t B, int64_t S, int64_t C, int64_t H, int64_t W, uint64_t seed) {
+  Rng rng(seed);
+  Scene sc{B, S, C, H, W, {}, {}, {}, {}, {}, {}};
+  sc.tgt = random_vec(B * C * H * W, rng, 0, 1);
+  sc.srcs = random_vec(B * S * C * H * W, rng, 0, 1);
+  sc.depth = random_vec(B * H * W, rng, 1, 4);
+  sc.mask = random_vec(B * S * H * W, rng, 0.05, 1);
+  for (int64_t i = 0; i < B * S; ++i) {
+    // translations up to ~0.3 (pixels move by up to ~0.3 * f / depth), rotations up to 0.05 rad
+    for (int j = 0; j < 3; ++j) sc.poses.push_back((float)rng.uniform(-0.3, 0.3));
+    for (int j = 0; j < 3; ++j) sc.poses.push_back((float)rng.uniform(-0.05, 0.05));
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    const float f = 0.6f * (float)W;
+    std::vector<float> k{f, 0, 0.5f * (float)(W - 1), 0, f, 0.5f * (float)(H - 1), 0, 0, 1};
+    sc.K.insert(sc.K.end(), k.begin(), k.end());
+  }
+  return sc;
+}
+std::vector<double> dvec(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+}  // namespace
+
+TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loops", "[emu]") {
+  // 7x9 fits one block per image; 13x23 (299 pixels) spans two, so the pose partials of
+  // several blocks are combined.
+  for (auto [H, W] : std::vector<std::pair<int64_t, int64_t>>{{7, 9}, {13, 23}})
+    for (Padding pad : {Padding::Zeros, Padding::Border})
+      for (RotationMode rot : {RotationMode::Euler, RotationMode::Quat}) {
+        const int64_t B = 2, C = 3;
+        Scene sc = make_scene(B, 1, C, H, W, 100 + H);
+        INFO("inverse_warp " << H << "x" << W << (pad == Padding::Zeros ? " zeros" : " border")
+                             << (rot == RotationMode::Euler ? " euler" : " quat"));
+        const cpu::WarpDims d{B, C, H, W};
+        std::vector<float> out_c(B * C * H * W), val_c(B * H * W);
+        cpu::inverse_warp_forward<float>(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot,
+                                         out_c.data(), val_c.data());
+        auto out = poisoned(out_c.size()), val = poisoned(val_c.size());
+        kc::warpk::launch_inverse_warp_forward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), B, C, H,
+                                               W, pad, rot, out.data(), val.data());
+        CHECK(within(rel_err(out, dvec(out_c)), 1e-5));
+        CHECK(val == val_c);
+
+        Rng rng(7);
+        auto gout = random_vec(out_c.size(), rng);
+        std::vector<float> gs_c(out_c.size()), gd_c(val_c.size()), gp_c(B * 6);
+        cpu::inverse_warp_backward<float>(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot,
+                                          gout.data(), gs_c.data(), gd_c.data(), gp_c.data());
+        auto gs = poisoned(gs_c.size()), gd = poisoned(gd_c.size()), gp = poisoned(gp_c.size());
+        kc::warpk::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), B, C,
+                                                H, W, pad, rot, gout.data(), gs.data(), gd.data(), gp.data());
+        CHECK(within(rel_err(gs, dvec(gs_c)), 1e-5));  // CPU: float sums in pixel order; here exact fixed point
+        CHECK(within(rel_err(gd, dvec(gd_c)), 1e-5));
+        CHECK(within(rel_err(gp, dvec(gp_c)), 1e-5));  // double sums in another grouping
+        // pose only (no depth buffer): the same pose gradient
+        auto gp2 = poisoned(gp_c.size());
+        kc::warpk::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), B, C,
+                                                H, W, pad, rot, gout.data(), nullptr, nullptr, gp2.data());
+        CHECK(gp2 == gp);
+      }
+}
+
+TEST_CASE("emulated kernels: fused photometric loss matches the CPU loops", "[emu]") {
+  for (auto [H, W] : std::vector<std::pair<int64_t, int64_t>>{{6, 10}, {15, 19}})
+    for (bool keep : {true, false})
+      for (bool with_mask : {true, false}) {
+        const int64_t B = 2, S = 2, C = 3;
+        Scene sc = make_scene(B, S, C, H, W, 300 + W);
+        PhotometricOptions opt;
+        opt.keep_out_of_view = keep;
+        opt.padding = keep ? Padding::Zeros : Padding::Border;
+        opt.rotation = with_mask ? RotationMode::Euler : RotationMode::Quat;
+        INFO("photometric " << H << "x" << W << " keep=" << keep << " mask=" << with_mask);
+        const float* mask = with_mask ? sc.mask.data() : nullptr;
+        const cpu::PhotometricDims d{B, S, C, H, W};
+        std::vector<float> warped_c(sc.srcs.size());
+        const double loss_c = cpu::photometric_forward<float>(sc.tgt.data(), sc.srcs.data(), sc.depth.data(),
+                                                              sc.poses.data(), sc.K.data(), mask, d, opt,
+                                                              warped_c.data());
+        auto loss = poisoned(1), warped = poisoned(warped_c.size());
+        kc::warpk::launch_photometric_forward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
+                                              sc.K.data(), mask, B, S, C, H, W, opt, loss.data(), warped.data());
+        CHECK(within(rel_err(loss, {loss_c}), 1e-6));
+        CHECK(within(rel_err(warped, dvec(warped_c)), 1e-5));
+        auto loss2 = poisoned(1);  // without the warped images
+        kc::warpk::launch_photometric_forward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
+                                              sc.K.data(), mask, B, S, C, H, W, opt, loss2.data(), nullptr);
+        CHECK(loss2 == loss);
+
+        const float gscale = 1.7f;
+        std::vector<float> gd_c(B * H * W), gp_c(B * S * 6), gm_c(B * S * H * W);
+        cpu::photometric_backward<float>(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
+                                         sc.K.data(), mask, d, opt, gscale, gd_c.data(), gp_c.data(),
+                                         with_mask ? gm_c.data() : nullptr);
+        auto gd = poisoned(gd_c.size()), gp = poisoned(gp_c.size()), gm = poisoned(gm_c.size());
+        kc::warpk::launch_photometric_backward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
+                                               sc.K.data(), mask, B, S, C, H, W, opt, &gscale, gd.data(), gp.data(),
+                                               with_mask ? gm.data() : nullptr);
+        CHECK(within(rel_err(gd, dvec(gd_c)), 1e-5));
+        CHECK(within(rel_err(gp, dvec(gp_c)), 1e-5));
+        if (with_mask) CHECK(within(rel_err(gm, dvec(gm_c)), 1e-5));
+      }
+}
+
+TEST_CASE("emulated kernels: smoothness and explainability losses match the CPU loops", "[emu]") {
+  Rng rng(9);
+  // 1xN and Nx1 maps leave some smoothness terms without origins
+  for (auto [planes, H, W] : std::vector<std::array<int64_t, 3>>{{3, 9, 17}, {2, 1, 6}, {1, 5, 2}, {2, 20, 30}}) {
+    auto x = random_vec(planes * H * W, rng);
+    double inv[4];
+    for (int k = 0; k < 4; ++k) {
+      long long n = planes * math::smooth_term_count(k, H, W);
+      inv[k] = n > 0 ? 1.0 / (double)n : 0.0;
+    }
+    double sums[4];
+    cpu::smoothness_forward<float>(x.data(), planes, H, W, sums);
+    double ref = 0;
+    for (int k = 0; k < 4; ++k) ref += sums[k] * inv[k];
+    auto loss = poisoned(1);
+    kc::lossk::launch_smoothness_forward(x.data(), planes, H, W, inv, loss.data());
+    INFO("smoothness " << planes << "x" << H << "x" << W);
+    CHECK(within(rel_err(loss, {(double)(float)ref}), 1e-6));
+    const float g = 0.8f;
+    double coef[4];
+    for (int k = 0; k < 4; ++k) coef[k] = (double)g * inv[k];
+    std::vector<float> gx_c(x.size());
+    cpu::smoothness_backward<float>(x.data(), planes, H, W, coef, gx_c.data());
+    auto gx = poisoned(x.size());
+    kc::lossk::launch_smoothness_backward(x.data(), planes, H, W, inv, &g, gx.data());
+    CHECK(gx == gx_c);  // the same float arithmetic per element
+  }
+
+  const int64_t B = 2, S = 3, hw = 700, n = B * S * hw;
+  auto m = random_vec(n, rng, 0.0, 1.0);
+  m[5] = 0.0f;  // log clamped at -100
+  const float g = 1.3f;
+  {
+    auto loss = poisoned(1), gm = poisoned(n);
+    kc::lossk::launch_explainability_forward(m.data(), n, loss.data());
+    kc::lossk::launch_explainability_backward(m.data(), n, &g, gm.data());
+    std::vector<float> gm_c(n);
+    cpu::explainability_backward<float>(m.data(), n, (float)((double)g / (double)n), gm_c.data());
+    CHECK(within(rel_err(loss, {cpu::explainability_forward<float>(m.data(), n) / (double)n}), 1e-6));
+    CHECK(gm == gm_c);
+  }
+  {
+    auto logits = random_vec(2 * n, rng, -4, 4);
+    auto loss = poisoned(1), gl = poisoned(2 * n), mk = poisoned(n), gm = poisoned(2 * n);
+    kc::lossk::launch_softmax_ce_forward(logits.data(), B, S, hw, loss.data());
+    kc::lossk::launch_softmax_ce_backward(logits.data(), B, S, hw, &g, gl.data());
+    kc::lossk::launch_pairs_mask_forward(logits.data(), B, S, hw, mk.data());
+    auto gy = random_vec(n, rng);
+    kc::lossk::launch_pairs_mask_backward(mk.data(), gy.data(), B, S, hw, gm.data());
+    std::vector<float> gl_c(2 * n), mk_c(n), gm_c(2 * n);
+    cpu::softmax_ce_backward<float>(logits.data(), B, S, hw, (float)((double)g / (double)n), gl_c.data());
+    cpu::pairs_mask_forward<float>(logits.data(), B, S, hw, mk_c.data());
+    cpu::pairs_mask_backward<float>(mk_c.data(), gy.data(), B, S, hw, gm_c.data());
+    CHECK(within(rel_err(loss, {cpu::softmax_ce_forward<float>(logits.data(), B, S, hw) / (double)n}), 1e-6));
+    CHECK(gl == gl_c);
+    CHECK(mk == mk_c);
+    CHECK(gm == gm_c);
   }
 }

@@ -74,11 +74,12 @@ void inverse_warp_backward(const T* src, const T* depth, const T* pose, const T*
                            padding};
       const T* gb = gout + b * d.C * plane;
       const T* drow = depth + b * plane + (int64_t)y * d.W;
-      double* a = &acc[it * math::kWarpAcc];
+      double a[math::kWarpAcc] = {};  // local: kept in registers across the row
       for (int x = 0; x < (int)d.W; ++x) {
         T gd = math::inverse_warp_pixel_backward(wv, x, y, drow[x], gb, a);
         if (gdepth) gdepth[b * plane + (int64_t)y * d.W + x] = gd;
       }
+      for (int k = 0; k < math::kWarpAcc; ++k) acc[it * math::kWarpAcc + k] = a[k];
     }, grain_for(items, d.B * d.C * plane));
     if (gpose) {
       for (int64_t b = 0; b < d.B; ++b) {
@@ -90,22 +91,31 @@ void inverse_warp_backward(const T* src, const T* depth, const T* pose, const T*
     }
   }
   if (gsrc) {
-    // Scatter into the source: one (b, c) plane per item, its pixels in order (no races).
-    const int64_t items = d.B * d.C;
+    // Scatter into the source. Each (b, c) plane receives its pixels' contributions in raster
+    // order, serially (no races, no atomics), so the result is the same whichever way the
+    // work is split: one item per batch entry (the taps computed once for all C channels)
+    // when that keeps every thread busy, else one item per (b, c) plane.
+    const bool per_batch = d.C == 1 || d.B >= cpu_threads();
+    const int64_t items = per_batch ? d.B : d.B * d.C;
+    const int64_t cpi = per_batch ? d.C : 1;  // channels per item
     parallel_for(items, [&](int64_t it) {
-      const int64_t b = it / d.C;
+      const int64_t b = per_batch ? it : it / d.C, c0 = per_batch ? 0 : it % d.C;
       const T* M = &Mm[12 * b];
       const T* m = &Mm[12 * b + 9];
-      T* gp = gsrc + it * plane;
-      const T* go = gout + it * plane;
-      for (int64_t i = 0; i < plane; ++i) gp[i] = T(0);
+      T* gp = gsrc + (b * d.C + c0) * plane;
+      const T* go = gout + (b * d.C + c0) * plane;
+      for (int64_t i = 0; i < cpi * plane; ++i) gp[i] = T(0);
       for (int y = 0; y < (int)d.H; ++y) {
         const T* drow = depth + b * plane + (int64_t)y * d.W;
         for (int x = 0; x < (int)d.W; ++x) {
           math::Projected<T> p = math::project_pixel(M, m, T(x), T(y), drow[x]);
           math::BilinearTaps<T> tb = math::bilinear_setup(p.u, p.v, (int)d.W, (int)d.H, padding);
-          T g = go[(int64_t)y * d.W + x];
-          for (int k = 0; k < 4; ++k) gp[tb.idx[k]] += g * tb.w[k];
+          const int64_t pix = (int64_t)y * d.W + x;
+          for (int64_t c = 0; c < cpi; ++c) {
+            const T g = go[c * plane + pix];
+            T* gc = gp + c * plane;
+            for (int k = 0; k < 4; ++k) gc[tb.idx[k]] += g * tb.w[k];
+          }
         }
       }
     }, grain_for(items, d.B * d.C * plane));

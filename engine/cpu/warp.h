@@ -1,9 +1,10 @@
 #pragma once
 // CPU implementations of the geometry ops (pose_vec2mat, inverse_warp, the fused photometric
 // loss). The per-pixel arithmetic is engine/math/warp_math.h; these loops only schedule it.
-// Parallel over (batch, row) items (or (batch, channel) planes for the scatter into the source
-// gradient), each item computed serially; per-item partial sums (in double) are added in a
-// fixed order afterwards, so every result is independent of the thread count. No atomics.
+// Parallel over (batch, row) items (batch entries or (batch, channel) planes for the scatter
+// into the source gradient), each item computed serially; per-item partial sums (in double)
+// are added in a fixed order afterwards, so every result is independent of the thread count
+// (bit for bit; tested). No atomics.
 // All pointers are contiguous NCHW arrays (see engine/ops.h for the shapes).
 #include <cstdint>
 

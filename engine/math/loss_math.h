@@ -15,8 +15,10 @@ SFM_HD float exp_(float x) { return ::expf(x); }
 SFM_HD double exp_(double x) { return ::exp(x); }
 SFM_HD float log1p_(float x) { return ::log1pf(x); }
 SFM_HD double log1p_(double x) { return ::log1p(x); }
-// Branch-free sign and absolute value (the signs of second differences are coin flips).
-template <class T> SFM_HD T sgn(T v) { return T(v > T(0)) - T(v < T(0)); }
+// Branch-free sign (0 at 0 and NaN) and absolute value: the signs of second differences are
+// coin flips, a branch on them mispredicts (copysign + select, see warp_math.h's sign_).
+SFM_HD float sgn(float x) { return x == 0.f || x != x ? 0.f : ::copysignf(1.f, x); }
+SFM_HD double sgn(double x) { return x == 0.0 || x != x ? 0.0 : ::copysign(1.0, x); }
 SFM_HD float abs_(float x) { return ::fabsf(x); }
 SFM_HD double abs_(double x) { return ::fabs(x); }
 }  // namespace loss_detail
@@ -119,17 +121,20 @@ template <class T> SFM_HD T bce_ones_grad(T m) { return loss_detail::log_(m) > T
 // ------------------------------------------------------------------ explainability (2-class softmax)
 // Logit pair (l0, l1) = (not explainable, explainable). Cross-entropy against class 1:
 // -log softmax_1 = log(1 + exp(l0 - l1)) (a softplus, stable for both signs).
+// Written as max(z, 0) + log1p(exp(-|z|)): no overflow, and no branch on the sign of z (a
+// coin flip on real logits, which a branch would mispredict).
 template <class T> SFM_HD T pair_ce(T l0, T l1) {
   using namespace loss_detail;
   T z = l0 - l1;
-  return z > T(0) ? z + log1p_(exp_(-z)) : log1p_(exp_(z));
+  return (z > T(0) ? z : T(0)) + log1p_(exp_(-abs_(z)));
 }
-// Stable logistic.
+// Stable logistic 1 / (1 + exp(-z)), branch-free: with e = exp(-|z|) <= 1, it is 1/(1+e) for
+// z >= 0 and e/(1+e) otherwise.
 template <class T> SFM_HD T logistic(T z) {
-  using loss_detail::exp_;
-  if (z >= T(0)) return T(1) / (T(1) + exp_(-z));
-  T e = exp_(z);
-  return e / (T(1) + e);
+  using namespace loss_detail;
+  T e = exp_(-abs_(z));
+  T r = T(1) / (T(1) + e);
+  return z >= T(0) ? r : e * r;
 }
 // Gradients of g * pair_ce(l0, l1): g0 = g * sigmoid(l0 - l1) = g * softmax_0, g1 = -g0.
 template <class T> SFM_HD void pair_ce_grad(T l0, T l1, T g, T& g0, T& g1) {

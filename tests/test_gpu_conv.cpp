@@ -1,0 +1,213 @@
+// CUDA convolutions against the CPU convolution ops (run in float64 as the reference), for
+// every layer of DispNet and PoseExpNet at the training resolution 128x416 (batch 1: the
+// batch only repeats the same arithmetic) plus a few odd shapes at batch 3, in every
+// implementation (handwritten FP32, handwritten TF32, cuDNN, im2col + cuBLAS) and every
+// direction (forward with bias and fused activation, backward-data, backward-weight with
+// the bias gradient). Tagged [gpu]: without a CUDA device they say so and do nothing.
+//
+// Outputs are filled with NaN before every run, so an element a kernel does not write
+// fails. Each run is repeated and the two results must be bitwise equal (determinism).
+// Error: max |gpu - ref| / max |ref| over the tensor. Tolerances: FP32 paths 1e-5 (the
+// longest sums here have K = 53248 terms; their float rounding is ~sqrt(K) * 2^-24 of the
+// largest output, ~1.4e-5 in the worst case, ~1e-6 typically, and the split-K and tree
+// orders only shorten the sequential chains); TF32 3e-3 (operands rounded to 10-bit
+// mantissas, 2^-11 relative each, accumulated in FP32). cuDNN is restricted to its
+// GEMM-type algorithms (no FFT or Winograd), which are exact FP32 arithmetic.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "engine/device_runtime.h"
+#if SFM_WITH_CUDA
+#include "kernels/conv.h"  // first: includes elementwise_math.h before engine/ops.h
+#include "kernels/sfm_layers.h"
+#endif
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+
+using namespace sfm;
+
+#if SFM_WITH_CUDA
+namespace {
+
+double rel_err(const Tensor& got, const std::vector<double>& ref) {
+  std::vector<float> g = got.to_vector();
+  if (g.size() != ref.size()) return std::numeric_limits<double>::quiet_NaN();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (!std::isfinite(g[i])) return std::numeric_limits<double>::quiet_NaN();
+    num = std::max(num, std::fabs((double)g[i] - ref[i]));
+    den = std::max(den, std::fabs(ref[i]));
+  }
+  return den > 0 ? num / den : num;
+}
+bool same_bits(const Tensor& a, const Tensor& b) {
+  std::vector<float> x = a.to_vector(), y = b.to_vector();
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * 4) == 0;
+}
+Tensor nan_gpu(const Shape& s) { return Tensor::full(s, std::numeric_limits<double>::quiet_NaN(), DType::F32, Device::CUDA); }
+Tensor gpu(const Tensor& t64) { return t64.to(DType::F32).to(Device::CUDA); }
+
+std::vector<ConvImpl> impls() {
+  std::vector<ConvImpl> v{ConvImpl::Handwritten};
+  if (cuda::conv_tf32_supported()) v.push_back(ConvImpl::HandwrittenTF32);
+#if SFM_WITH_CUDNN
+  v.push_back(ConvImpl::CuDNN);
+#endif
+  v.push_back(ConvImpl::CuBLAS);
+  return v;
+}
+
+struct Ref {
+  Tensor x, w, b, dy;             // float64 CPU inputs
+  std::vector<double> y, dx, dw, db;  // references
+};
+
+// The CPU ops in float64: forward (activation applied here, from the pre-activation
+// output) and the backward of the bias-added convolution for the upstream dy.
+Ref reference(const cuda::ConvLayer& l, uint64_t seed) {
+  Rng rng(seed);
+  Ref r;
+  r.x = rand_uniform(Shape{l.N, l.C, l.H, l.W}, rng, -1, 1, DType::F64).set_requires_grad(true);
+  r.w = (l.transposed ? rand_uniform(Shape{l.C, l.O, l.k, l.k}, rng, -1, 1, DType::F64)
+                      : rand_uniform(Shape{l.O, l.C, l.k, l.k}, rng, -1, 1, DType::F64))
+            .set_requires_grad(true);
+  r.b = rand_uniform(Shape{l.O}, rng, -1, 1, DType::F64).set_requires_grad(true);
+  r.dy = rand_uniform(Shape{l.N, l.O, l.Ho, l.Wo}, rng, -1, 1, DType::F64);
+  Tensor y = l.transposed ? conv_transpose2d(r.x, r.w, r.b, (int)l.stride, (int)l.pad, (int)l.out_pad)
+                          : conv2d(r.x, r.w, r.b, (int)l.stride, (int)l.pad);
+  REQUIRE(y.shape() == Shape({l.N, l.O, l.Ho, l.Wo}));
+  r.y = y.to_vector_f64();
+  for (double& v : r.y) v = math::conv_activation(l.act, v);
+  y.backward(r.dy);
+  r.dx = r.x.grad().to_vector_f64();
+  r.dw = r.w.grad().to_vector_f64();
+  r.db = r.b.grad().to_vector_f64();
+  return r;
+}
+
+void check_layer(const cuda::ConvLayer& l, uint64_t seed) {
+  const Ref r = reference(l, seed);
+  const Tensor x = gpu(r.x.detach()), w = gpu(r.w.detach()), b = gpu(r.b.detach()), dy = gpu(r.dy);
+  const float *px = x.data<float>(), *pw = w.data<float>(), *pb = b.data<float>(), *pdy = dy.data<float>();
+  for (ConvImpl impl : impls()) {
+    const double tol = impl == ConvImpl::HandwrittenTF32 ? 3e-3 : 1e-5;
+    INFO(l.name << " N=" << l.N << " C=" << l.C << " " << l.H << "x" << l.W << " O=" << l.O << " k=" << l.k
+                << " s=" << l.stride << (l.transposed ? " transposed" : "") << " impl " << conv_impl_name(impl));
+    Tensor y[2], dx[2], dw[2], db[2];
+    for (int run = 0; run < 2; ++run) {
+      y[run] = nan_gpu(Shape{l.N, l.O, l.Ho, l.Wo});
+      dx[run] = nan_gpu(x.shape());
+      dw[run] = nan_gpu(w.shape());
+      db[run] = nan_gpu(b.shape());
+      if (l.transposed) {
+        cuda::conv_transpose2d_forward(impl, px, pw, pb, y[run].data<float>(), l.N, l.C, l.H, l.W, l.O, l.k,
+                                       l.stride, l.pad, l.Ho, l.Wo, l.act);
+        cuda::conv_transpose2d_backward_data(impl, pdy, pw, dx[run].data<float>(), l.N, l.C, l.H, l.W, l.O, l.k,
+                                             l.stride, l.pad, l.Ho, l.Wo);
+        cuda::conv_transpose2d_backward_weight(impl, px, pdy, dw[run].data<float>(), db[run].data<float>(), l.N, l.C,
+                                               l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
+      } else {
+        cuda::conv2d_forward(impl, px, pw, pb, y[run].data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad,
+                             l.Ho, l.Wo, l.act);
+        cuda::conv2d_backward_data(impl, pdy, pw, dx[run].data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride,
+                                   l.pad, l.Ho, l.Wo);
+        cuda::conv2d_backward_weight(impl, px, pdy, dw[run].data<float>(), db[run].data<float>(), l.N, l.C, l.H,
+                                     l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
+      }
+    }
+    const double ey = rel_err(y[0], r.y), ex = rel_err(dx[0], r.dx), ew = rel_err(dw[0], r.dw),
+                 eb = rel_err(db[0], r.db);
+    std::printf("gpu conv %-22s %-12s fwd %.2e  bwd-data %.2e  bwd-weight %.2e  bias %.2e\n", l.name.c_str(),
+                conv_impl_name(impl), ey, ex, ew, eb);
+    CHECK(ey <= tol);
+    CHECK(ex <= tol);
+    CHECK(ew <= tol);
+    CHECK(eb <= 1e-5);  // the bias gradient is a plain FP32-input sum in double on every path
+    CHECK(same_bits(y[0], y[1]));
+    CHECK(same_bits(dx[0], dx[1]));
+    CHECK(same_bits(dw[0], dw[1]));
+    CHECK(same_bits(db[0], db[1]));
+  }
+}
+
+}  // namespace
+#endif
+
+TEST_CASE("gpu conv: every SfMLearner layer, every implementation, all three directions", "[gpu][conv]") {
+#if SFM_WITH_CUDA
+  if (!cuda_available()) {
+    WARN("SKIPPED: no CUDA device");
+    return;
+  }
+  uint64_t seed = 1;
+  for (const cuda::ConvLayer& l : cuda::sfmlearner_conv_layers(1, 128, 416)) check_layer(l, seed++);
+#else
+  WARN("SKIPPED: this build has no CUDA backend");
+#endif
+}
+
+TEST_CASE("gpu conv: odd shapes at batch 3 (edges of every tile, split-K, stride residues)", "[gpu][conv]") {
+#if SFM_WITH_CUDA
+  if (!cuda_available()) {
+    WARN("SKIPPED: no CUDA device");
+    return;
+  }
+  auto L = [](std::string name, bool tr, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t s, int64_t p,
+              int64_t op, Activation act) {
+    cuda::ConvLayer l;
+    l.name = name, l.transposed = tr, l.N = 3, l.C = C, l.H = H, l.W = W, l.O = O, l.k = k, l.stride = s, l.pad = p;
+    l.out_pad = op, l.act = act;
+    l.Ho = tr ? (H - 1) * s - 2 * p + k + op : (H + 2 * p - k) / s + 1;
+    l.Wo = tr ? (W - 1) * s - 2 * p + k + op : (W + 2 * p - k) / s + 1;
+    return l;
+  };
+  const std::vector<cuda::ConvLayer> odd{
+      L("odd k7 s2", false, 5, 37, 53, 70, 7, 2, 3, 0, Activation::ReLU),
+      L("odd k5 s1", false, 33, 9, 131, 17, 5, 1, 2, 0, Activation::Sigmoid),
+      L("odd k1", false, 130, 3, 5, 65, 1, 1, 0, 0, Activation::None),
+      L("odd deep k3", false, 700, 1, 3, 129, 3, 1, 1, 0, Activation::ReLU),
+      L("odd upconv k3", true, 67, 5, 11, 35, 3, 2, 1, 1, Activation::ReLU),
+      L("odd upconv k4", true, 19, 6, 7, 66, 4, 2, 1, 0, Activation::Sigmoid),
+  };
+  uint64_t seed = 100;
+  for (const cuda::ConvLayer& l : odd) check_layer(l, seed++);
+#else
+  WARN("SKIPPED: this build has no CUDA backend");
+#endif
+}
+
+TEST_CASE("gpu conv: activation epilogue and gradient helpers", "[gpu][conv]") {
+#if SFM_WITH_CUDA
+  if (!cuda_available()) {
+    WARN("SKIPPED: no CUDA device");
+    return;
+  }
+  Rng rng(4);
+  const int64_t N = 2, C = 3, HW = 1000, n = N * C * HW;
+  Tensor y = rand_uniform(Shape{N, C, HW}, rng, -3, 3);
+  Tensor b = rand_uniform(Shape{C}, rng, -1, 1);
+  Tensor g = rand_uniform(Shape{N, C, HW}, rng, -1, 1);
+  for (Activation act : {Activation::None, Activation::ReLU, Activation::Sigmoid}) {
+    Tensor yg = y.to(Device::CUDA);
+    cuda::bias_activation(yg.data<float>(), b.to(Device::CUDA).data<float>(), N, C, HW, act);
+    Tensor out = nan_gpu(g.shape());
+    cuda::activation_backward(act, yg.data<float>(), g.to(Device::CUDA).data<float>(), out.data<float>(), n);
+    std::vector<float> yv = y.to_vector(), bv = b.to_vector(), gv = g.to_vector(), ya = yg.to_vector(),
+                       oa = out.to_vector();
+    for (int64_t i = 0; i < n; ++i) {
+      const float ref = math::conv_activation(act, yv[i] + bv[(i / HW) % C]);
+      REQUIRE(std::fabs(ya[i] - ref) <= 1e-6f * std::max(1.0f, std::fabs(ref)));
+      const float gref = math::conv_activation_grad(act, ya[i], gv[i]);
+      REQUIRE(std::fabs(oa[i] - gref) <= 1e-6f * std::max(1.0f, std::fabs(gref)));
+    }
+  }
+#else
+  WARN("SKIPPED: this build has no CUDA backend");
+#endif
+}
