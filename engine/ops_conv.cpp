@@ -15,6 +15,9 @@
 #include "engine/math/conv_math.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
+#if SFM_WITH_CUDA
+#include "kernels/conv.h"
+#endif
 
 namespace sfm {
 
@@ -52,6 +55,13 @@ bool wants_grad(const Tensor& t) { return t.defined() && (t.requires_grad() || t
 
 // y = act(conv(x, w) + b)
 void conv_fwd(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& b, Activation act, const Tensor& y) {
+#if SFM_WITH_CUDA
+  if (x.is_cuda()) {
+    cuda::conv2d_forward(conv_impl(), x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr,
+                         y.data<float>(), g.N, g.C, g.H, g.W, g.O, g.k, g.s, g.p, g.Ho, g.Wo, act);
+    return;
+  }
+#endif
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cpu::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, act, y.data<T>());
@@ -61,6 +71,18 @@ void conv_fwd(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor&
 // dx and/or dw (undefined: not wanted) of conv(x, w) for the output gradient dy.
 void conv_bwd(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
               const Tensor& dw) {
+#if SFM_WITH_CUDA
+  if (dy.is_cuda()) {
+    const ConvImpl impl = conv_impl();
+    if (dx.defined())
+      cuda::conv2d_backward_data(impl, dy.data<float>(), w.data<float>(), dx.data<float>(), g.N, g.C, g.H, g.W, g.O,
+                                 g.k, g.s, g.p, g.Ho, g.Wo);
+    if (dw.defined())
+      cuda::conv2d_backward_weight(impl, x.data<float>(), dy.data<float>(), dw.data<float>(), nullptr, g.N, g.C, g.H,
+                                   g.W, g.O, g.k, g.s, g.p, g.Ho, g.Wo);
+    return;
+  }
+#endif
   dispatch_float(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cpu::conv2d_backward<T>(g, x.defined() ? x.data<T>() : nullptr, w.data<T>(), dy.data<T>(),
@@ -71,6 +93,12 @@ void conv_bwd(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor&
 // y = act(y + b) in place (y [N,C,...], b [C] or undefined).
 void bias_act(const Tensor& y, const Tensor& b, Activation act) {
   const int64_t N = y.dim(0), C = y.dim(1), P = y.numel() / (N * C);
+#if SFM_WITH_CUDA
+  if (y.is_cuda()) {
+    cuda::bias_activation(y.data<float>(), b.defined() ? b.data<float>() : nullptr, N, C, P, act);
+    return;
+  }
+#endif
   dispatch_float(y.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cpu::bias_activation_inplace<T>(y.data<T>(), b.defined() ? b.data<T>() : nullptr, N, C, P, act);
@@ -81,6 +109,12 @@ void bias_act(const Tensor& y, const Tensor& b, Activation act) {
 Tensor act_grad(const Tensor& y, const Tensor& g, Activation act) {
   if (act == Activation::None) return g;
   Tensor out = Tensor::empty(g.shape(), g.dtype(), g.device());
+#if SFM_WITH_CUDA
+  if (g.is_cuda()) {
+    cuda::activation_backward(act, y.data<float>(), g.data<float>(), out.data<float>(), g.numel());
+    return out;
+  }
+#endif
   dispatch_float(g.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cpu::activation_backward<T>(y.data<T>(), g.data<T>(), out.data<T>(), g.numel(), act);
@@ -92,6 +126,12 @@ Tensor act_grad(const Tensor& y, const Tensor& g, Activation act) {
 Tensor bias_grad(const Tensor& g) {
   const int64_t N = g.dim(0), C = g.dim(1), P = g.numel() / (N * C);
   Tensor db = Tensor::empty(Shape{C}, g.dtype(), g.device());
+#if SFM_WITH_CUDA
+  if (g.is_cuda()) {
+    cuda::bias_grad(g.data<float>(), N, C, P, db.data<float>());
+    return db;
+  }
+#endif
   dispatch_float(g.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cpu::channel_sum<T>(g.data<T>(), N, C, P, db.data<T>());
@@ -171,8 +211,17 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int s
             ", stride ", g.s, ", padding ", g.p, ", output_padding ", output_padding, " gives ", g.H, "x", g.W);
 
   Tensor y = Tensor::empty(Shape{g.N, g.C, g.H, g.W}, x.dtype(), x.device());
-  conv_bwd(g, Tensor(), w, x, y, Tensor());
-  bias_act(y, b, act);
+#if SFM_WITH_CUDA
+  if (x.is_cuda())  // one pass: backward-data GEMMs with the bias + activation epilogue fused
+    cuda::conv_transpose2d_forward(conv_impl(), x.data<float>(), w.data<float>(),
+                                   b.defined() ? b.data<float>() : nullptr, y.data<float>(), g.N, g.O, g.Ho, g.Wo, g.C,
+                                   g.k, g.s, g.p, g.H, g.W, act);
+  else
+#endif
+  {
+    conv_bwd(g, Tensor(), w, x, y, Tensor());
+    bias_act(y, b, act);
+  }
   if (!needs_grad({&x, &w, &b})) return y;
   Tensor saved_y = act == Activation::None ? Tensor() : y.detach();
   return record(op, y, {x, w, b}, [g, x, w, b, saved_y, act](const Tensor& gy) -> std::vector<Tensor> {

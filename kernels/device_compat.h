@@ -67,17 +67,18 @@ using ::sfm::emu::threadIdx;
 inline namespace emulated {
 inline int planner_sm_count() { return ::sfm::emu::num_sms(); }
 
-// Scratch memory and zeroing, on the host.
+// Scratch memory and zeroing, on the host (8-byte aligned: it also holds double and
+// 64-bit integer partials).
 class Scratch {
  public:
   Scratch() = default;
-  explicit Scratch(size_t bytes) : v_((bytes + 3) / 4) {}
+  explicit Scratch(size_t bytes) : v_((bytes + 7) / 8) {}
   void* get() const { return v_.empty() ? nullptr : (void*)v_.data(); }
-  float* f() const { return v_.empty() ? nullptr : const_cast<float*>(v_.data()); }
-  size_t bytes() const { return v_.size() * 4; }
+  float* f() const { return static_cast<float*>(get()); }
+  size_t bytes() const { return v_.size() * 8; }
 
  private:
-  std::vector<float> v_;
+  std::vector<double> v_;
 };
 inline void zero_async(float* p, size_t n) { std::memset(p, 0, n * sizeof(float)); }
 }  // namespace emulated

@@ -136,16 +136,7 @@ class Scheduler {
       warp_wait_[w] = 0;
       warp_active_[w] = 32;
     }
-    for (int t = 0; t < n_; ++t) {
-      Fiber& f = fibers_[t];
-      getcontext(&f.ctx);
-      f.ctx.uc_stack.ss_sp = f.stack.get();
-      f.ctx.uc_stack.ss_size = kStack;
-      f.ctx.uc_link = &main_;
-      makecontext(&f.ctx, &Scheduler::entry, 0);
-      f.st = Runnable;
-      f.fake_stack = nullptr;
-    }
+    for (int t = 0; t < n_; ++t) init_fiber(&fibers_[t]);
     while (active_ > 0) {
       bool ran = false;
       for (int t = 0; t < n_; ++t) {
@@ -157,6 +148,21 @@ class Scheduler {
         fail("emulated kernel deadlock in block (", b.x, ",", b.y, ",", b.z, "): ", active_,
              " threads wait on barriers that cannot open (a __syncthreads() not reached by all threads?)");
     }
+  }
+
+  // A fresh context that starts at entry(). Out of line: getcontext() returns twice, and no
+  // local of the caller should live across it.
+  __attribute__((noinline)) void init_fiber(Fiber* f) {
+    getcontext(&f->ctx);
+    init_fiber_tail(f);
+  }
+  __attribute__((noinline)) void init_fiber_tail(Fiber* f) {
+    f->ctx.uc_stack.ss_sp = f->stack.get();
+    f->ctx.uc_stack.ss_size = kStack;
+    f->ctx.uc_link = &main_;
+    makecontext(&f->ctx, &Scheduler::entry, 0);
+    f->st = Runnable;
+    f->fake_stack = nullptr;
   }
 
   void resume(int t) {

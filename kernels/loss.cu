@@ -12,6 +12,13 @@ void smoothness_backward(const float* x, int64_t planes, int64_t H, int64_t W, c
                          const float* g, float* gx) {
   lossk::launch_smoothness_backward(x, planes, H, W, inv_count, g, gx);
 }
+void smoothness_value_and_grad(const float* x, int64_t planes, int64_t H, int64_t W, const double inv_count[4],
+                               float* loss, float* gx) {
+  lossk::launch_smoothness_fused(x, planes, H, W, inv_count, loss, gx);
+}
+void explainability_value_and_grad(const float* m, int64_t n, float* loss, float* gm) {
+  lossk::launch_explainability_fused(m, n, loss, gm);
+}
 void explainability_forward(const float* m, int64_t n, float* loss) { lossk::launch_explainability_forward(m, n, loss); }
 void explainability_backward(const float* m, int64_t n, const float* g, float* gm) {
   lossk::launch_explainability_backward(m, n, g, gm);

@@ -65,11 +65,50 @@ SFM_GLOBAL void smooth_bwd_kernel(const float* x, int H, int W, FastDiv hw, Fast
   }
 }
 
+// Value and gradient in one pass: thread = pixel (plane, y, x); it adds |term_k| at origin
+// (y, x) to the block sums and writes gx[e] = d loss / dx (upstream gradient 1) by the same
+// gather as smooth_bwd_kernel. partial as in smooth_fwd_kernel.
+SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
+    smooth_fused_kernel(const float* x, int H, int W, FastDiv hw, FastDiv wd, int64_t total, Inv4 inv,
+                        double* partial, float* gx) {
+  SFM_SHARED double sh[kTerms * kThreads];
+  const int64_t e = (int64_t)blockIdx.x * kThreads + threadIdx.x;
+  float s[kTerms] = {0.f, 0.f, 0.f, 0.f};
+  if (e < total) {
+    uint32_t p, r, y, xx;
+    hw.divmod((uint32_t)e, p, r);
+    wd.divmod(r, y, xx);
+    const float* plane = x + (int64_t)p * H * W;
+    math::smooth_forward_at<float, float>(plane, H, W, (int)y, (int)xx, s);
+    float c[kTerms];
+    for (int k = 0; k < kTerms; ++k) c[k] = (float)inv.v[k];
+    gx[e] = math::smooth_backward_at<float>(plane, H, W, (int)y, (int)xx, c);
+  }
+  double v[kTerms], tot[kTerms];
+  for (int k = 0; k < kTerms; ++k) v[k] = s[k];
+  red::block_sum_n<kTerms>(v, sh, tot);
+  if (threadIdx.x == 0)
+    for (int k = 0; k < kTerms; ++k) partial[(int64_t)blockIdx.x * kTerms + k] = tot[k];
+}
+
 // ---------------------------------------------------------------- explainability (sigmoid mask)
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) bce_fwd_kernel(const float* m, int64_t n, double* partial) {
   SFM_SHARED double sh[kThreads];
   const int64_t i = (int64_t)blockIdx.x * kThreads + threadIdx.x;
   const double v = i < n ? (double)math::bce_ones(m[i]) : 0.0;
+  const double tot = red::block_sum(v, sh);
+  if (threadIdx.x == 0) partial[blockIdx.x] = tot;
+}
+// Value and gradient in one pass (upstream gradient 1): gm[i] = (1/n) * d bce / dm.
+SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) bce_fused_kernel(const float* m, int64_t n, double* partial, float* gm) {
+  SFM_SHARED double sh[kThreads];
+  const int64_t i = (int64_t)blockIdx.x * kThreads + threadIdx.x;
+  double v = 0;
+  if (i < n) {
+    const float mi = m[i];
+    v = (double)math::bce_ones(mi);
+    gm[i] = (float)(1.0 / (double)n) * math::bce_ones_grad(mi);
+  }
   const double tot = red::block_sum(v, sh);
   if (threadIdx.x == 0) partial[blockIdx.x] = tot;
 }
@@ -152,6 +191,31 @@ inline void launch_smoothness_backward(const float* x, int64_t planes, int64_t H
   auto* k = &smooth_bwd_kernel;
   SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), x, (int)H, (int)W, FastDiv((uint32_t)(H * W)),
              FastDiv((uint32_t)W), total, inv4(inv_count), g, gx);
+}
+
+inline void launch_smoothness_fused(const float* x, int64_t planes, int64_t H, int64_t W,
+                                    const double inv_count[kTerms], float* loss, float* gx) {
+  const int64_t total = planes * H * W;
+  check32("smoothness_loss", total);
+  SFM_CHECK(total > 0, "smoothness_loss: empty input");
+  const int64_t nblk = ceil_div(total, kThreads);
+  Scratch part((size_t)nblk * kTerms * sizeof(double));
+  auto* k = &smooth_fused_kernel;
+  SFM_LAUNCH(k, dim3((unsigned)nblk), dim3(kThreads), x, (int)H, (int)W, FastDiv((uint32_t)(H * W)),
+             FastDiv((uint32_t)W), total, inv4(inv_count), static_cast<double*>(part.get()), gx);
+  auto* f = &smooth_finish_kernel;
+  SFM_LAUNCH(f, dim3(1), dim3(32), (const double*)part.get(), nblk, inv4(inv_count), loss);
+}
+
+inline void launch_explainability_fused(const float* m, int64_t n, float* loss, float* gm) {
+  check32("explainability_loss", n);
+  SFM_CHECK(n > 0, "explainability_loss: empty input");
+  const int64_t nblk = ceil_div(n, kThreads);
+  Scratch part((size_t)nblk * sizeof(double));
+  auto* k = &bce_fused_kernel;
+  SFM_LAUNCH(k, dim3((unsigned)nblk), dim3(kThreads), m, n, static_cast<double*>(part.get()), gm);
+  auto* f = &red::finish_mean_kernel;
+  SFM_LAUNCH(f, dim3(1), dim3(kThreads), (const double*)part.get(), nblk, (double)n, loss);
 }
 
 inline void launch_explainability_forward(const float* m, int64_t n, float* loss) {

@@ -9,6 +9,8 @@ namespace sfm::cuda {
 void scaled_sum(const float* x, int64_t n, float scale, float* out);
 // out[i] = g[0] * scale for i < n; the scalar is read on the device.
 void broadcast_scalar(const float* g, float scale, float* out, int64_t n);
+// out[i] = x[i] * g[0] for i < n (out may alias x); the scalar is read on the device.
+void scale_by_scalar(const float* x, const float* g, float* out, int64_t n);
 // out[p] = mean of x[p*hw .. p*hw + hw) for p < planes.
 void plane_mean(const float* x, int64_t planes, int64_t hw, float* out);
 // out[p*hw + i] = g[p] * scale.

@@ -153,6 +153,13 @@ SFM_GLOBAL void scalar_broadcast_kernel(const float* g, int64_t n, float scale, 
     out[i] = v;
 }
 
+// out[i] = x[i] * g[0] (out may alias x); the scalar is read on the device.
+SFM_GLOBAL void scale_by_scalar_kernel(const float* x, const float* g, int64_t n, float* out) {
+  const float v = g[0];
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    out[i] = x[i] * v;
+}
+
 inline unsigned elementwise_blocks(int64_t n, int threads = 256) {
   const int64_t cap = (int64_t)planner_sm_count() * 16;
   return (unsigned)std::max<int64_t>(1, std::min<int64_t>(ceil_div(n, threads), cap));
@@ -164,6 +171,12 @@ inline void launch_plane_broadcast(const float* g, int64_t planes, int64_t hw, f
   SFM_CHECK(n < (int64_t(1) << 31), "plane broadcast: ", planes, "x", hw, " is too large for 32-bit indexing");
   auto* k = &plane_broadcast_kernel;
   SFM_LAUNCH(k, dim3(elementwise_blocks(n)), dim3(256), g, FastDiv((uint32_t)hw), n, scale, out);
+}
+
+inline void launch_scale_by_scalar(const float* x, const float* g, float* out, int64_t n) {
+  if (n == 0) return;
+  auto* k = &scale_by_scalar_kernel;
+  SFM_LAUNCH(k, dim3(elementwise_blocks(n)), dim3(256), x, g, n, out);
 }
 
 inline void launch_scalar_broadcast(const float* g, float scale, float* out, int64_t n) {

@@ -183,10 +183,10 @@ std::string cuda_device_name() {
   if (!cuda_available()) return "";
   cudaDeviceProp p{};
   SFM_CUDA_CHECK(cudaGetDeviceProperties(&p, cuda::device()));
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB)", p.name, p.major, p.minor, p.multiProcessorCount,
+  char buf[96];
+  std::snprintf(buf, sizeof buf, " (sm_%d%d, %d SMs, %.1f GiB)", p.major, p.minor, p.multiProcessorCount,
                 (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
-  return buf;
+  return std::string(p.name) + buf;
 }
 
 void cuda_memcpy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {

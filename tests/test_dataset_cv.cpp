@@ -15,6 +15,7 @@
 #include "train/augment.h"
 #include "train/dataset.h"
 #include "train/loader.h"
+#include "train/synth_world.h"
 
 using namespace sfm;
 namespace fs = std::filesystem;
@@ -204,6 +205,22 @@ TEST_CASE("dataset: snippets of length 3 and 5 with the target in the middle", "
     }
     REQUIRE(j == dl.size());
   }
+}
+
+TEST_CASE("dataset: frames are in file-name order, digit-only names in numeric order", "[dataset]") {
+  fs::path root = fresh_dir("order");
+  fs::create_directories(root / "s");
+  for (int k : {1, 2, 9, 10, 11})  // not zero-padded: "10" sorts after "9"
+    cv::imwrite((root / "s" / (std::to_string(k) + ".png")).string(), tagged_frame(48, 16, red_of(k), 0));
+  write_K(root / "s" / "cam.txt", test_K(48, 16));
+  write_list(root, "train", {"s"});
+  DataLoader dl(root.string(), plain_opts(16, 48));
+  REQUIRE(dl.size() == 3);
+  Batch b = dl.get_snippets({0, 1, 2});
+  CHECK(b.ids == std::vector<std::string>{"s/2", "s/9", "s/10"});
+  CHECK(tgt_red(b, 1) == red_of(9));
+  CHECK(src_red(b, 1, 0) == red_of(2));
+  CHECK(src_red(b, 1, 1) == red_of(10));
 }
 
 TEST_CASE("dataset: images at the target size are used as they are, others resized with K scaled", "[dataset]") {
@@ -634,6 +651,22 @@ TEST_CASE("dataset: bad input is reported with the path, or skipped and counted"
     CHECK(dl2.bad_count() == 1);
     CHECK(dl2.size() == 1);
   }
+  SECTION("TensorFlow layout: missing frame, bad cam file") {
+    fs::path root = fresh_dir("bad_tf");
+    fs::create_directories(root / "f");
+    cv::imwrite((root / "f" / "a.jpg").string(), tagged_frame(3 * 48, 16, 1, 1));
+    { std::ofstream(root / "f" / "a_cam.txt") << "1,0,2,0,1,3,0,0,1"; }
+    write_list(root, "train", {"f a", "f b"});
+    CHECK_THROWS_WITH(DataLoader(root.string(), o), Catch::Contains("line 2") && Catch::Contains("'b'") &&
+                                                        Catch::Contains((root / "f" / "b.jpg").string()));
+    DataLoader dl(root.string(), skip);
+    CHECK(dl.size() == 1);
+    CHECK(dl.bad_count() == 1);
+    { std::ofstream(root / "f" / "a_cam.txt") << "1,0,2,0,1,3,0,0"; }
+    write_list(root, "train", {"f a"});
+    CHECK_THROWS_WITH(DataLoader(root.string(), o), Catch::Contains((root / "f" / "a_cam.txt").string()) &&
+                                                        Catch::Contains("found 8"));
+  }
   SECTION("poses.txt with the wrong number of lines") {
     fs::path root = good_root("bad_poses");
     { std::ofstream(root / "ok" / "poses.txt") << "1 0 0 0 0 1 0 0 0 0 1 0\n"; }
@@ -641,4 +674,47 @@ TEST_CASE("dataset: bad input is reported with the path, or skipped and counted"
     CHECK_THROWS_WITH(DataLoader(root.string(), o),
                       Catch::Contains((root / "ok" / "poses.txt").string()) && Catch::Contains("1 poses for 6 frames"));
   }
+}
+
+// ----------------------------------------------------------------------------- sfm synth output
+TEST_CASE("loader: reads sfm synth's formatted output with its depth and poses", "[dataset][synth]") {
+  using namespace sfm::synth;
+  fs::path root = fresh_dir("synth_formatted");
+  fs::remove_all(root);
+  SynthOptions so;
+  so.scenes = 2;
+  so.frames = 4;
+  so.height = 32;
+  so.width = 104;
+  so.seed = 2;
+  so.supersample = 1;
+  so.progress = false;
+  so.val_fraction = 0.5;
+  so.image_format = "png";
+  write_synthetic_dataset(root.string(), so);
+  LoaderOptions o = plain_opts(so.height, so.width);
+  DataLoader dl(root.string(), o);
+  REQUIRE(dl.dataset().has_depth());
+  REQUIRE(dl.dataset().has_poses());
+  REQUIRE(dl.size() == 2);  // one training scene of 4 frames
+  Batch b = dl.get_snippets({1});
+  const SceneInfo& sc = dl.dataset().scene(0);
+  // depth_gt is the target's .npy, poses_gt the scene's poses of frames 1..3
+  NpyArray d = load_npy(sc.frames[2].depth_path);
+  CHECK(b.depth_gt.to_vector() == d.data);
+  auto P = b.poses_gt.to_vector();
+  for (int k = 0; k < 3; ++k)
+    for (int e = 0; e < 12; ++e) CHECK(P[k * 12 + e] == Approx(sc.poses[1 + k](e / 4, e % 4)).margin(1e-6));
+  Intrinsics K = kitti_intrinsics(so.height, so.width);
+  auto Kb = b.K.to_vector();
+  CHECK(Kb[0] == Approx(K.fx).margin(1e-4));
+  CHECK(Kb[2] == Approx(K.cx).margin(1e-4));
+  CHECK(Kb[5] == Approx(K.cy).margin(1e-4));
+  DataLoader val(root.string(), [&] {
+    LoaderOptions v = o;
+    v.split = "val";
+    return v;
+  }());
+  CHECK(val.size() == 2);
+  CHECK(val.get_snippets({0}).ids[0] != b.ids[0]);
 }

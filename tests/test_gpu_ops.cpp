@@ -22,6 +22,7 @@
 #if SFM_WITH_CUDA
 #include "kernels/cuda_check.h"
 #include "kernels/loss.h"
+#include "kernels/reduce.h"
 #include "kernels/resample.h"
 #include "kernels/warp.h"
 #endif
@@ -233,7 +234,7 @@ TEST_CASE("gpu ops: fused multi-tensor Adam matches the CPU loop", "[gpu]") {
     Tensor p = rand_uniform(shapes[i], rng, -1, 1);
     pc.push_back(p.clone().set_requires_grad(true));
     pg.push_back(p.to(Device::CUDA).set_requires_grad(true));
-    names.push_back("p" + std::to_string(i));
+    names.push_back(std::string("p").append(std::to_string(i)));
   }
   AdamOptions opt;
   opt.lr = 1e-3;
@@ -538,6 +539,12 @@ TEST_CASE("gpu kernels: smoothness and explainability losses match the CPU loops
     CHECK(std::fabs(loss.item() - ref) <= 1e-6 * std::fabs(ref));
     CHECK(same_bits(loss, loss2));
     CHECK(rel_err(gx, gx_c) <= 1e-6);
+    // value and gradient in one pass, then scaled by the upstream gradient (an ulp apart)
+    Tensor loss3 = nan_gpu(Shape{1}), gx3 = nan_gpu(gx.shape());
+    cuda::smoothness_value_and_grad(xg.data<float>(), planes, H, W, inv, loss3.data<float>(), gx3.data<float>());
+    cuda::scale_by_scalar(gx3.data<float>(), gg.data<float>(), gx3.data<float>(), gx3.numel());
+    CHECK(same_bits(loss3, loss));
+    CHECK(rel_err(gx3, gx_c) <= 1e-6);
   }
   const int64_t B = 4, S = 2, hw = 128 * 416, n = B * S * hw;
   std::vector<float> m(n), logits(2 * n), gy(n);
@@ -557,6 +564,11 @@ TEST_CASE("gpu kernels: smoothness and explainability losses match the CPU loops
     cpu::explainability_backward<float>(m.data(), n, (float)((double)g / (double)n), gm_c.data());
     CHECK(std::fabs(loss.item() - ref) <= 1e-6 * std::fabs(ref));
     CHECK(rel_err(gm, gm_c) <= 1e-5);
+    Tensor loss3 = nan_gpu(Shape{1}), gm3 = nan_gpu(Shape{n});
+    cuda::explainability_value_and_grad(mg.data<float>(), n, loss3.data<float>(), gm3.data<float>());
+    cuda::scale_by_scalar(gm3.data<float>(), gg.data<float>(), gm3.data<float>(), n);
+    CHECK(same_bits(loss3, loss));
+    CHECK(rel_err(gm3, gm_c) <= 1e-5);
   }
   {
     Tensor loss = nan_gpu(Shape{1}), gl = nan_gpu(Shape{2 * n}), mk = nan_gpu(Shape{n}), gml = nan_gpu(Shape{2 * n});

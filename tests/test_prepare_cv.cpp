@@ -227,7 +227,7 @@ TEST_CASE("prepare: fake KITTI raw -> formatted layout with depth and poses", "[
 
   // nothing half-written left behind
   for (const auto& e : fs::directory_iterator(out.parent_path()))
-    CHECK(e.path().filename().string().find("out.tmp-") == std::string::npos);
+    CHECK(e.path().filename().string().rfind("out.tmp-", 0) == std::string::npos);
   CHECK(r.drives_found == 4);
   CHECK(r.drives_test == 1);  // 2011_09_26_drive_0009 is an Eigen test drive
   CHECK(r.drives_used == 3);

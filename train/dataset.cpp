@@ -216,7 +216,18 @@ void Dataset::scan_formatted(const std::vector<std::string>& lines, const std::s
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(s.dir))
       if (e.is_regular_file() && is_image_name(e.path())) files.push_back(e.path());
-    std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
+    // Time order = file-name order; all-digit stems compare as numbers ("9" < "10").
+    auto digits = [](const std::string& t) {
+      return !t.empty() && std::all_of(t.begin(), t.end(), [](unsigned char c) { return std::isdigit(c); });
+    };
+    std::sort(files.begin(), files.end(), [&](const fs::path& a, const fs::path& b) {
+      std::string sa = a.stem().string(), sb = b.stem().string();
+      if (digits(sa) && digits(sb)) {
+        size_t za = sa.find_first_not_of('0'), zb = sb.find_first_not_of('0');
+        std::string ta = za == std::string::npos ? "" : sa.substr(za), tb = zb == std::string::npos ? "" : sb.substr(zb);
+        if (ta.size() != tb.size()) return ta.size() < tb.size();
+        if (ta != tb) return ta < tb;
+      }
       return a.filename().string() < b.filename().string();
     });
     // cam.txt

@@ -36,7 +36,8 @@ using Pose34 = Eigen::Matrix<double, 3, 4>;
 
 struct FrameRef {
   std::string path;        // image file
-  std::string name;        // file stem ("0000000005"); TF: "<frame>#<tile>"
+  std::string name;        // file stem ("0000000005"); TF: "<frame>", or "<frame>#<tile>" when
+                           // the stored image holds more frames than a snippet
   std::string depth_path;  // "<stem>.npy" when it exists, else empty
   int tile = 0, tiles = 1; // horizontal tile of a concatenated image (TF layout)
   bool bad = false;        // unreadable (skip_bad): snippets using it are dropped

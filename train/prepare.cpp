@@ -47,7 +47,9 @@ std::vector<std::string> sorted_stems(const fs::path& dir, const std::string& ex
   return out;
 }
 
+// 9 significant digits; round-off dust (|v| < 1e-12) and -0 written as 0.
 std::string fmt_num(double v) {
+  if (std::fabs(v) < 1e-12) v = 0;
   char b[64];
   std::snprintf(b, sizeof b, "%.9g", v);
   return b;
@@ -346,7 +348,8 @@ PrepareReport prepare_kitti_raw(const PrepareOptions& opt) {
           Eigen::Matrix4d first_inv = (imu_poses[dr.kept[0]] * cam_to_imu).inverse();
           std::ofstream pf(sdir / "poses.txt");
           for (int k : dr.kept) {
-            Eigen::Matrix4d T = first_inv * imu_poses[k] * cam_to_imu;
+            Eigen::Matrix4d T = k == dr.kept[0] ? Eigen::Matrix4d::Identity().eval()
+                                                : (first_inv * imu_poses[k] * cam_to_imu).eval();
             for (int e = 0; e < 12; ++e) pf << (e ? " " : "") << fmt_num(T(e / 4, e % 4));
             pf << "\n";
           }

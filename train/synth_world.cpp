@@ -27,6 +27,7 @@ constexpr double kRoadStep = 0.5;       // road table spacing (m)
 constexpr double kRoadMargin = 2000.0;  // road table reaches this far beyond the objects
 constexpr double kCullRange = 2500.0;   // primitives farther than this from a sensor are skipped
 constexpr double kEps = 1e-7;
+constexpr double kGroundHalf = 1e5;  // the road plane is the square |x|, |z| < 100 km
 
 enum Material : uint8_t {
   M_FACADE = 0,
@@ -162,6 +163,14 @@ inline double pulse(double x, double fw, double period, double a, double b) {
 
 // ---------------------------------------------------------------------------------------------
 // ray / primitive intersections. All return the entry parameter in (kEps, tmax) or false.
+
+// The road plane y = 0 (bounded, so that grazing rays end in the sky, not at 1e15 m).
+inline bool hit_ground(V3 o, V3 d, double& t) {
+  if (!(d.y > 1e-15 && o.y < 0)) return false;
+  t = -o.y / d.y;
+  return std::fabs(o.x + t * d.x) < kGroundHalf && std::fabs(o.z + t * d.z) < kGroundHalf;
+}
+
 inline void prim_axes(const Prim& p, V3& ex, V3& ez) {
   ex = {p.cyaw, 0, -p.syaw};
   ez = {p.syaw, 0, p.cyaw};
@@ -344,10 +353,22 @@ struct WorldBuilder {
     c[1] = (float)clamp01(g);
     c[2] = (float)clamp01(b);
   }
+  // NB: every random draw is its own statement -- the evaluation order of function arguments
+  // and operands is unspecified in C++, and the worlds must not depend on the compiler.
   // a muted random colour around a base (building plaster, paint...)
   void tint(float* c, double r, double g, double b, double var) {
     double l = U(1 - var, 1 + var);
-    set_color(c, r * l * U(0.9, 1.1), g * l * U(0.9, 1.1), b * l * U(0.9, 1.1));
+    double fr = U(0.9, 1.1);
+    double fg = U(0.9, 1.1);
+    double fb = U(0.9, 1.1);
+    set_color(c, r * l * fr, g * l * fg, b * l * fb);
+  }
+  // a colour with channels drawn uniformly from [r0,r1], [g0,g1], [b0,b1] (in this order)
+  void rand_color(float* c, double r0, double r1, double g0, double g1, double b0, double b1) {
+    double r = U(r0, r1);
+    double g = U(g0, g1);
+    double b = U(b0, b1);
+    set_color(c, r, g, b);
   }
 
   // A box standing on the road plane at path coordinate zc, lateral offset d (from the centre
@@ -388,7 +409,7 @@ struct WorldBuilder {
                                         {0.66, 0.52, 0.48}, {0.45, 0.47, 0.52}};
     const double* c = palette[rng.randint(10)];
     tint(p.color, c[0], c[1], c[2], 0.12);
-    set_color(p.color2, U(0.08, 0.16), U(0.1, 0.18), U(0.13, 0.24));  // glass
+    rand_color(p.color2, 0.08, 0.16, 0.1, 0.18, 0.13, 0.24);  // glass
     p.param[0] = (float)U(2.4, 4.0);                          // window period
     p.param[1] = (float)(p.param[0] * U(0.35, 0.6));          // window width
     p.param[2] = (float)U(2.9, 3.5);                          // floor height
@@ -399,11 +420,13 @@ struct WorldBuilder {
   void wall(double zc, double d, double len, double thick, double height, bool hedge) {
     Prim p = box_on_path(zc, d, len, thick, height, hedge ? M_HEDGE : M_WALL);
     if (hedge) {
-      set_color(p.color, U(0.12, 0.2), U(0.25, 0.38), U(0.08, 0.14));
-      set_color(p.color2, U(0.2, 0.3), U(0.35, 0.45), U(0.1, 0.18));
+      rand_color(p.color, 0.12, 0.2, 0.25, 0.38, 0.08, 0.14);
+      rand_color(p.color2, 0.2, 0.3, 0.35, 0.45, 0.1, 0.18);
     } else {
       double g = U(0.45, 0.7);
-      tint(p.color, g, g * U(0.95, 1.02), g * U(0.9, 1.0), 0.05);
+      double fg = U(0.95, 1.02);
+      double fb = U(0.9, 1.0);
+      tint(p.color, g, g * fg, g * fb, 0.05);
       static const double graffiti[][3] = {{0.8, 0.15, 0.1}, {0.15, 0.35, 0.8}, {0.9, 0.75, 0.1}, {0.2, 0.65, 0.3}, {0.6, 0.2, 0.7}};
       const double* gc = graffiti[rng.randint(5)];
       set_color(p.color2, gc[0], gc[1], gc[2]);
@@ -429,8 +452,8 @@ struct WorldBuilder {
     tint(t.color, 0.28, 0.2, 0.13, 0.15);
     add(t);
     Prim c = round_on_path(Prim::Ellipsoid, zc, d, r, -(trunk_h + rv), rv, M_FOLIAGE);
-    set_color(c.color, U(0.08, 0.16), U(0.2, 0.34), U(0.05, 0.1));
-    set_color(c.color2, U(0.2, 0.35), U(0.35, 0.5), U(0.08, 0.16));
+    rand_color(c.color, 0.08, 0.16, 0.2, 0.34, 0.05, 0.1);
+    rand_color(c.color2, 0.2, 0.35, 0.35, 0.5, 0.08, 0.16);
     add(c);
   }
   void pole(double zc, double d, int side) {
@@ -511,7 +534,9 @@ struct WorldBuilder {
     r.x0 = 0;
     r.x0 = w.road_x(0.0);  // the centre line passes x = 0 at z = 0
     double g = U(0.22, 0.36);
-    set_color(r.asphalt, g, g * U(0.98, 1.02), g * U(1.0, 1.06));
+    double ag = U(0.98, 1.02);
+    double ab = U(1.0, 1.06);
+    set_color(r.asphalt, g, g * ag, g * ab);
     double s = U(0.45, 0.65);
     if (chance(0.3))
       set_color(r.sidewalk, s * 1.05, s * 0.8, s * 0.7);  // red pavers
@@ -519,9 +544,9 @@ struct WorldBuilder {
       set_color(r.sidewalk, s, s, s * U(0.95, 1.02));
     r.verge_kind = chance(0.7) ? 0 : 1;
     if (r.verge_kind == 0)
-      set_color(r.verge, U(0.18, 0.3), U(0.28, 0.4), U(0.1, 0.16));
+      rand_color(r.verge, 0.18, 0.3, 0.28, 0.4, 0.1, 0.16);
     else
-      set_color(r.verge, U(0.4, 0.5), U(0.37, 0.45), U(0.3, 0.38));
+      rand_color(r.verge, 0.4, 0.5, 0.37, 0.45, 0.3, 0.38);
     r.seed = seed32();
   }
 
@@ -552,9 +577,9 @@ struct WorldBuilder {
     s.sun[2] = std::cos(el) * std::cos(az);
     s.ambient = U(0.35, 0.55);
     double h = U(0.7, 0.85);
-    set_color(s.horizon, h * U(0.95, 1.0), h * U(0.98, 1.02), h * U(1.0, 1.08));
-    set_color(s.zenith, U(0.2, 0.35), U(0.35, 0.5), U(0.65, 0.85));
-    set_color(s.sun_col, 1.0, U(0.95, 1.0), U(0.85, 0.95));
+    rand_color(s.horizon, h * 0.95, h * 1.0, h * 0.98, h * 1.02, h * 1.0, h * 1.08);
+    rand_color(s.zenith, 0.2, 0.35, 0.35, 0.5, 0.65, 0.85);
+    rand_color(s.sun_col, 1.0, 1.0, 0.95, 1.0, 0.85, 0.95);
     s.cloud_cover = U(0.2, 0.8);
     s.seed = seed32();
   }
@@ -580,8 +605,12 @@ struct WorldBuilder {
           facade(zc + 0.5 * len, front + setback, side, len, depth, height, brick_row ? chance(0.8) : chance(0.2));
           if (chance(0.3)) {  // a taller building behind
             double l2 = U(12, 30);
-            facade(zc + 0.5 * len + U(-4, 4), front + setback + depth + U(3, 12), side, l2, U(10, 20), height + U(4, 20),
-                   chance(0.3));
+            double shift = U(-4, 4);
+            double back = U(3, 12);
+            double depth2 = U(10, 20);
+            double extra = U(4, 20);
+            bool brick2 = chance(0.3);
+            facade(zc + 0.5 * len + shift, front + setback + depth + back, side, l2, depth2, height + extra, brick2);
           }
           zc += len + (chance(0.7) ? U(0.0, 0.6) : U(2.5, 9.0));
         }
@@ -593,7 +622,10 @@ struct WorldBuilder {
         bool hedges = chance(0.5);
         while (zc < zend) {
           double len = U(7, 12), setback = U(3, 8), gap = U(3, 9);
-          facade(zc + 0.5 * len, front + setback, side, len, U(7, 11), U(4.5, 9), chance(0.3));
+          double depth = U(7, 11);
+          double height = U(4.5, 9);
+          bool brick = chance(0.3);
+          facade(zc + 0.5 * len, front + setback, side, len, depth, height, brick);
           if (chance(0.6)) wall(zc + 0.5 * (len + gap), side * (front + 0.4), len + gap - 0.4, hedges ? 0.8 : 0.25,
                                 hedges ? U(1.0, 1.8) : U(0.8, 1.5), hedges);
           if (chance(0.4)) tree(zc + len + 0.5 * gap, side * (front + U(1.5, setback)));
@@ -604,19 +636,38 @@ struct WorldBuilder {
         double zc = z, setback = U(0.3, 2.0), height = U(1.2, 3.0);
         while (zc < zend) {
           double len = U(6, 20);
-          wall(zc + 0.5 * len, side * (front + setback + 0.15), len - U(0, 0.4), 0.3, height + U(-0.2, 0.2), false);
+          double shorter = U(0, 0.4);
+          double dh = U(-0.2, 0.2);
+          wall(zc + 0.5 * len, side * (front + setback + 0.15), len - shorter, 0.3, height + dh, false);
           zc += len;
         }
         for (double zs = z + U(0, 15); zs < zend; zs += U(12, 35)) {
-          if (chance(0.5))
-            shed(zs, side * (front + setback + U(6, 25)), U(5, 14), U(4, 10), U(2.5, 5));
-          else
-            facade(zs, front + setback + U(12, 35), side, U(10, 30), U(10, 20), U(6, 18), chance(0.3));
+          if (chance(0.5)) {
+            double back = U(6, 25);
+            double len = U(5, 14);
+            double depth = U(4, 10);
+            double h = U(2.5, 5);
+            shed(zs, side * (front + setback + back), len, depth, h);
+          } else {
+            double back = U(12, 35);
+            double len = U(10, 30);
+            double depth = U(10, 20);
+            double h = U(6, 18);
+            bool brick = chance(0.3);
+            facade(zs, front + setback + back, side, len, depth, h, brick);
+          }
         }
       } else {
         // open verge with trees and the odd shed
         for (double zt = z + U(1, 6); zt < zend; zt += U(5, 12)) tree(zt, side * (front + U(0.5, 7)));
-        if (chance(0.5)) shed(z + U(0, block), side * (front + U(5, 20)), U(5, 12), U(4, 8), U(2.5, 4.5));
+        if (chance(0.5)) {
+          double at = U(0, block);
+          double back = U(5, 20);
+          double len = U(5, 12);
+          double depth = U(4, 8);
+          double h = U(2.5, 4.5);
+          shed(z + at, side * (front + back), len, depth, h);
+        }
       }
       z = zend + (chance(0.6) ? U(0, 3) : U(5, 20));
     }
@@ -643,7 +694,9 @@ struct WorldBuilder {
         double d = U(60, 220), wd = U(15, 50), dp = U(15, 40), h = U(12, 55);
         Prim p = box_on_path(z, side * d, wd, dp, h, M_SKYLINE);
         double g = U(0.45, 0.7);
-        tint(p.color, g, g * U(0.95, 1.02), g * U(0.95, 1.08), 0.05);
+        double fg = U(0.95, 1.02);
+        double fb = U(0.95, 1.08);
+        tint(p.color, g, g * fg, g * fb, 0.05);
         set_color(p.color2, 0.18, 0.2, 0.26);
         p.param[0] = (float)clamp01(0.25 + d / 400.0);  // haze
         p.param[1] = (float)U(3, 5);                     // window period
@@ -652,8 +705,8 @@ struct WorldBuilder {
       for (double z = z0 + U(0, 200); z < z1 + 400; z += U(150, 400)) {
         double d = U(400, 900), rad = U(200, 500), hy = U(40, 120);
         Prim p = round_on_path(Prim::Ellipsoid, z, side * d, rad, hy * U(0.3, 0.7), hy, M_HILL);
-        set_color(p.color, U(0.15, 0.3), U(0.25, 0.35), U(0.1, 0.18));
-        set_color(p.color2, U(0.3, 0.4), U(0.3, 0.38), U(0.2, 0.28));
+        rand_color(p.color, 0.15, 0.3, 0.25, 0.35, 0.1, 0.18);
+        rand_color(p.color2, 0.3, 0.4, 0.3, 0.38, 0.2, 0.28);
         p.param[0] = (float)U(0.5, 0.75);  // haze
         add(p);
       }
@@ -661,9 +714,12 @@ struct WorldBuilder {
     // hills far ahead close the horizon over the road
     for (int i = 0; i < 3; ++i) {
       double rad = U(250, 600), hy = U(40, 120);
-      Prim p = round_on_path(Prim::Ellipsoid, z1 + U(300, 900), U(-500, 500), rad, hy * U(0.3, 0.7), hy, M_HILL);
-      set_color(p.color, U(0.15, 0.3), U(0.25, 0.35), U(0.1, 0.18));
-      set_color(p.color2, U(0.3, 0.4), U(0.3, 0.38), U(0.2, 0.28));
+      double ahead = U(300, 900);
+      double lateral = U(-500, 500);
+      double sink = U(0.3, 0.7);
+      Prim p = round_on_path(Prim::Ellipsoid, z1 + ahead, lateral, rad, hy * sink, hy, M_HILL);
+      rand_color(p.color, 0.15, 0.3, 0.25, 0.35, 0.1, 0.18);
+      rand_color(p.color2, 0.3, 0.4, 0.3, 0.38, 0.2, 0.28);
       p.param[0] = (float)U(0.6, 0.8);
       add(p);
     }
@@ -692,7 +748,9 @@ struct WorldBuilder {
         int cam_lane = (int)std::lround(r.cam_d / r.lane_w - 0.5);
         mv.lane_d = ((1 - cam_lane) + 0.5) * r.lane_w;
         mv.p1 = U(0.15, 0.5);                     // relative speed (m/frame)
-        mv.p0 = -mv.p1 * U(0.1, 0.9) * frames - U(2, 8);  // gap at t = 0 (behind: passes later)
+        double pass = U(0.1, 0.9);
+        double margin = U(2, 8);
+        mv.p0 = -mv.p1 * pass * frames - margin;  // gap at t = 0 (behind: passes later)
       } else {
         mv.kind = 1;  // oncoming
         int lane = r.lanes >= 2 ? (int)rng.randint(2) : 0;
@@ -716,11 +774,12 @@ struct WorldBuilder {
   // entirely more than 2.5 m above the road (crowns, lamp heads): the camera must never be
   // inside or touching anything (the kitti-raw rig spans -0.06..0.48 m across, 1.1 m back).
   void clear_drive() {
-    std::vector<V3> cams;
+    std::vector<V3> cams;  // z increases with t (the drive always moves forward)
     for (double t = -1; t <= w.cfg_.frames; t += 0.5) {
       Eigen::Matrix4d T = w.camera_pose(t);
       cams.push_back({T(0, 3), T(1, 3), T(2, 3)});
     }
+    auto by_z = [](const V3& a, double z) { return a.z < z; };
     std::vector<Prim> kept;
     std::vector<Eigen::Vector3d> kept_local;
     size_t li = 0;
@@ -729,8 +788,9 @@ struct WorldBuilder {
       double bottom = -(p.y + p.hy);  // height of the lowest point above the road
       if (p.mover < 0 && bottom < 2.5) {
         double reach = bounding_radius(p) + 3.0;
-        for (const V3& c : cams) {
-          if (std::fabs(c.z - p.z) > reach + 2) continue;
+        auto it = std::lower_bound(cams.begin(), cams.end(), p.z - reach, by_z);
+        for (; it != cams.end() && it->z <= p.z + reach; ++it) {
+          const V3& c = *it;
           if (footprint_distance(p, c.x, c.z) < 2.0) {
             ok = false;
             break;
@@ -1201,9 +1261,10 @@ inline double trace(const Prim* prims, const double* lb, const int* it, const in
   bool hit = false;
   prim = -1;
   face = 0;
-  if (d.y > 1e-15 && o.y < 0) {
-    best = -o.y / d.y;
+  if (hit_ground(o, d, best)) {
     hit = true;
+  } else {
+    best = 1e300;
   }
   for (; it != end; ++it) {
     int i = *it;
@@ -1473,8 +1534,9 @@ RayHit SynthWorld::cast(const Eigen::Vector3d& origin, const Eigen::Vector3d& di
   RayHit h;
   double best = max_t;
   int face = 0;
-  if (d.y > 1e-15 && o.y < 0 && -o.y / d.y < best) {
-    best = -o.y / d.y;
+  double tg;
+  if (hit_ground(o, d, tg) && tg < best) {
+    best = tg;
     h.hit = true;
   }
   for (size_t i = 0; i < prims.size(); ++i) {

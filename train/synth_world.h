@@ -189,7 +189,8 @@ struct SynthOptions {
   int frames = 30;                 // frames per scene
   int height = 128, width = 416;   // image size
   uint64_t seed = 1;
-  int moving_objects = 2;          // independently moving cars per scene
+  int moving_objects = 2;          // at most this many moving cars per scene: scene i draws
+                                   // its count from 0..K (own random stream), 0 = all static
   std::string layout = "formatted";  // "formatted" or "kitti-raw"
   std::string image_format = "jpg";  // formatted layout: "jpg" or "png" (kitti-raw is png)
   int jpeg_quality = 95;
@@ -206,7 +207,8 @@ struct SynthOptions {
 // and opt.force is false, or on bad options. Implemented in synth_writer.cpp.
 void write_synthetic_dataset(const std::string& out_dir, const SynthOptions& opt);
 
-// World i of a data set generated with these options.
+// World i of a data set generated with these options (what write_synthetic_dataset renders:
+// the formatted layout's scene i, the kitti-raw layout's drive i+1).
 SynthWorld synth_world(const SynthOptions& opt, int scene_index);
 
 }  // namespace sfm::synth

@@ -447,8 +447,6 @@ void write_kitti_raw(const fs::path& root, const SynthOptions& opt, const std::v
 
 }  // namespace
 
-SynthWorld synth_world(const SynthOptions& opt, int scene_index);
-
 void write_synthetic_dataset(const std::string& out_dir, const SynthOptions& opt) {
   validate(opt);
   SFM_CHECK(!out_dir.empty(), "synth: no output folder given (--out)");

@@ -336,6 +336,8 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
       curve_photo.x.push_back((double)step);
       curve_photo.y.push_back(m["photometric"].get<double>());
       double eta = ips > 0 ? (double)(steps - step) * B / ips : 0;
+      if (max_minutes > 0)  // a time-budgeted run ends at the budget
+        eta = std::min(eta, std::max(0.0, max_minutes * 60 - std::chrono::duration<double>(Clock::now() - t_start).count()));
       if (tty) {
         int width = 30, filled = (int)(width * (double)step / (double)steps);
         std::printf("\r[%s%s] %lld/%lld loss %.4f  %.1f img/s  ETA %s   ", std::string(filled, '#').c_str(),

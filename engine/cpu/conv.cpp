@@ -41,9 +41,79 @@ void gemm_acc(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T*
 #endif
 }
 
+// Products with very few columns (the deep layers: a handful of pixels per batch) are bound by
+// reading w, which a packing GEMM reads, copies and reads again. These two read w once, row by
+// row, in a fixed order.
+//
+// C[j, o] = sum_k A[j, k] B[o, k] for j < J (A, B, C row-major): dot products of two rows of A
+// with four rows of B at a time, over L1-sized runs of k (fixed-order SIMD reductions, each run
+// added to C in order).
+template <class T>
+void gemm_nt_skinny(int64_t J, int64_t M, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+                    int64_t ldc) {
+  constexpr int64_t kRun = 512;
+  for (int64_t j = 0; j < J; ++j) std::fill(C + j * ldc, C + j * ldc + M, T(0));
+  for (int64_t o = 0; o < M; o += 4) {
+    const int64_t on = std::min<int64_t>(4, M - o);
+    const T* b0 = B + o * ldb;
+    const T* b1 = on > 1 ? b0 + ldb : b0;  // past the end: recompute row o, discard
+    const T* b2 = on > 2 ? b0 + 2 * ldb : b0;
+    const T* b3 = on > 3 ? b0 + 3 * ldb : b0;
+    for (int64_t k0 = 0; k0 < K; k0 += kRun) {
+      const int64_t k1 = std::min(K, k0 + kRun);
+      for (int64_t j = 0; j < J; j += 2) {
+        const T* a0 = A + j * lda;
+        const T* a1 = j + 1 < J ? a0 + lda : a0;
+        T s00 = T(0), s01 = T(0), s02 = T(0), s03 = T(0), s10 = T(0), s11 = T(0), s12 = T(0), s13 = T(0);
+#pragma omp simd reduction(+ : s00, s01, s02, s03, s10, s11, s12, s13)
+        for (int64_t k = k0; k < k1; ++k) {
+          const T u = a0[k], v = a1[k], w0 = b0[k], w1 = b1[k], w2 = b2[k], w3 = b3[k];
+          s00 += u * w0;
+          s01 += u * w1;
+          s02 += u * w2;
+          s03 += u * w3;
+          s10 += v * w0;
+          s11 += v * w1;
+          s12 += v * w2;
+          s13 += v * w3;
+        }
+        const T s[2][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}};
+        for (int64_t jj = 0; jj < std::min<int64_t>(2, J - j); ++jj)
+          for (int64_t i = 0; i < on; ++i) C[(j + jj) * ldc + o + i] += s[jj][i];
+      }
+    }
+  }
+}
+// C[j, r] = sum_o A[o, j] B[o, r] for j < J, r < R (A: O x J with leading dimension lda; B, C
+// row-major): for each j, rows of B added four at a time (order: o ascending).
+template <class T>
+void gemm_tn_skinny(int64_t J, int64_t R, int64_t O, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+                    int64_t ldc) {
+  for (int64_t j = 0; j < J; ++j) std::fill(C + j * ldc, C + j * ldc + R, T(0));
+  for (int64_t o = 0; o < O; o += 4) {
+    const int64_t on = std::min<int64_t>(4, O - o);
+    const T* b0 = B + o * ldb;
+    const T* b1 = on > 1 ? b0 + ldb : b0;
+    const T* b2 = on > 2 ? b0 + 2 * ldb : b0;
+    const T* b3 = on > 3 ? b0 + 3 * ldb : b0;
+    for (int64_t j = 0; j < J; ++j) {
+      const T a0 = A[o * lda + j];
+      const T a1 = on > 1 ? A[(o + 1) * lda + j] : T(0);
+      const T a2 = on > 2 ? A[(o + 2) * lda + j] : T(0);
+      const T a3 = on > 3 ? A[(o + 3) * lda + j] : T(0);
+      T* c = C + j * ldc;
+#pragma omp simd
+      for (int64_t r = 0; r < R; ++r) c[r] += ((a0 * b0[r] + a1 * b1[r]) + (a2 * b2[r] + a3 * b3[r]));
+    }
+  }
+}
+
 // ------------------------------------------------------------------------------- scratch
-// Per-calling-thread buffers reused across calls (no page faults or zero-fills per call);
-// grown, never shrunk. Slots: 0 im2col, 1 output / dcol, 2 gathered dy, 3 weight-grad partials.
+// Per-thread buffers reused across calls (no page faults or zero-fills per call); grown, never
+// shrunk. Slots, per thread: 0 a task's im2col (or transposed dcol); 1 a task's output block or
+// dcol; 2 gathered dy, or a transposed im2col (a task's own or a call's shared one); 3 buffers
+// shared by a call's tasks (weight-gradient partials, a shared im2col), taken by the calling
+// thread before its parallel loop.
 template <class T>
 T* scratch(int slot, int64_t n) {
   struct Buf {
@@ -68,6 +138,8 @@ T* scratch(int slot, int64_t n) {
 constexpr int64_t kBlockElems = int64_t(1) << 18;  // an im2col / dcol block: 1 MB of float, in L2
 constexpr int64_t kMinCols = 128, kMaxCols = 4096;  // columns per block (GEMM width)
 constexpr int64_t kMinDataCols = 256;               // columns per block of the data gradient
+// Blocks with fewer columns than this use the skinny products (w read once, no packing).
+constexpr int64_t kSkinnyCols = 32;
 constexpr int64_t kTargetTasks = 8;                 // enough to balance up to 8 threads
 constexpr double kMinTaskFlops = 4e6;               // smaller tasks cost more to schedule than they gain
 constexpr double kMinParallelFlops = 2e6;
@@ -264,8 +336,15 @@ void conv_backward_data(const ConvGeom& g, const T* w, const T* dy, T* dx) {
         int64_t ld;
         const T* dyv = dy_block(g, dy, 0, O, q0, q1, &ld);
         T* dcol = scratch<T>(1, rrows * cols);
-        std::fill(dcol, dcol + rrows * cols, T(0));
-        gemm_acc<T, false, true>(rrows, cols, O, w + rc.b * k2, K, dyv, ld, dcol, cols);  // w^T rows [c0 k2, c1 k2)
+        if (cols >= kSkinnyCols) {
+          std::fill(dcol, dcol + rrows * cols, T(0));
+          gemm_acc<T, false, true>(rrows, cols, O, w + rc.b * k2, K, dyv, ld, dcol, cols);  // w^T rows [c0 k2, c1 k2)
+        } else {  // dcol^T = dy^T w[:, rows], then transposed
+          T* dcol_t = scratch<T>(0, rrows * cols);
+          gemm_tn_skinny(cols, rrows, O, dyv, ld, w + rc.b * k2, K, dcol_t, rrows);
+          for (int64_t r = 0; r < rrows; ++r)
+            for (int64_t j = 0; j < cols; ++j) dcol[r * cols + j] = dcol_t[j * rrows + r];
+        }
         for (int64_t c = rc.b; c < rc.e; ++c)
           for_image_segments(g, q0, q1, [&](int64_t n, int64_t p0, int64_t p1, int64_t off) {
             col2im_channel(g, dcol + (c - rc.b) * k2 * cols + off, cols, p0, p1, dx + n * CHW + c * HW);
@@ -346,12 +425,47 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, Activ
   while (ncol * nob < want && O / (nob * 2) >= 64) nob *= 2;
   const Split cs = split(Q, ncol, 8), os = split(O, nob, 8);
   const int64_t tasks = cs.count * os.count;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(cpu_threads()) if (use_threads(flops, tasks))
-  for (int64_t t = 0; t < tasks; ++t) {
+  // With the output channels split, the im2col matrix is built once and shared by the tasks.
+  const bool shared = os.count > 1;
+  T* col_all = shared ? scratch<T>(3, K * Q) : nullptr;
+  // Skinny blocks read im2col transposed ([cols x K]); shared, it is transposed once.
+  T* col_all_t = shared && Q < kSkinnyCols ? scratch<T>(2, K * Q) : nullptr;
+  auto task = [&](int64_t t) {
     const Range rc = cs.at(t % cs.count), ro = os.at(t / cs.count);
     const int64_t cols = rc.size();
-    T* col = scratch<T>(0, K * cols);
-    im2col_block(g, x, 0, K, rc.b, rc.e, col);
+    const T* col;
+    int64_t ldcol;
+    if (shared) {
+      col = col_all + rc.b;
+      ldcol = Q;
+    } else {
+      T* own = scratch<T>(0, K * cols);
+      im2col_block(g, x, 0, K, rc.b, rc.e, own);
+      col = own;
+      ldcol = cols;
+    }
+    if (cols < kSkinnyCols) {
+      // y^T block [cols x o-rows] = col^T w^T, then bias, activation and the scatter into y.
+      const T* col_t = col_all_t ? col_all_t + rc.b * K : nullptr;
+      if (!col_t) {
+        T* own_t = scratch<T>(2, cols * K);
+        for (int64_t r = 0; r < K; ++r)
+          for (int64_t j = 0; j < cols; ++j) own_t[j * K + r] = col[r * ldcol + j];
+        col_t = own_t;
+      }
+      T* out_t = scratch<T>(1, cols * ro.size());
+      gemm_nt_skinny(cols, ro.size(), K, col_t, K, w + ro.b * K, K, out_t, ro.size());
+      for (int64_t o = ro.b; o < ro.e; ++o) {
+        const T bo = b ? b[o] : T(0);
+        const T* src = out_t + (o - ro.b);
+        for_image_segments(g, rc.b, rc.e, [&](int64_t n, int64_t p0, int64_t p1, int64_t off) {
+          T* dst = y + (n * O + o) * P + p0;
+          for (int64_t j = 0; j < p1 - p0; ++j) dst[j] = math::conv_activation(act, src[(off + j) * ro.size()] + bo);
+        });
+      }
+      return;
+    }
+    // A block inside one image is written straight into y, else through a buffer.
     const bool direct = rc.b / P == (rc.e - 1) / P;
     T* out;
     int64_t ldo;
@@ -367,7 +481,7 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, Activ
       T* row = out + (o - ro.b) * ldo;
       std::fill(row, row + cols, b ? b[o] : T(0));
     }
-    gemm_acc<T, true, true>(ro.size(), cols, K, w + ro.b * K, K, col, cols, out, ldo);
+    gemm_acc<T, true, true>(ro.size(), cols, K, w + ro.b * K, K, col, ldcol, out, ldo);
     for (int64_t o = ro.b; o < ro.e; ++o) {
       T* row = out + (o - ro.b) * ldo;
       if (direct) {
@@ -380,6 +494,20 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, Activ
         });
       }
     }
+  };
+#pragma omp parallel num_threads(cpu_threads()) if (use_threads(flops, tasks))
+  {
+    if (shared) {
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < K; ++r) im2col_block(g, x, r, r + 1, 0, Q, col_all + r * Q);
+      if (col_all_t) {
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < Q; ++j)
+          for (int64_t r = 0; r < K; ++r) col_all_t[j * K + r] = col_all[r * Q + j];
+      }
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks; ++t) task(t);
   }
 }
 

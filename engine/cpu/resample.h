@@ -111,13 +111,36 @@ void upsample2x_backward(const T* g, T* gx, int64_t planes, int64_t H, int64_t W
 // y [planes, h, w]: each output the mean of its adaptive-average-pool bin of x [planes, H, W].
 template <class T>
 void area_forward(const T* x, T* y, int64_t planes, int64_t H, int64_t W, int64_t h, int64_t w) {
+  if (H % h == 0 && W % w == 0) {  // integer factors: sum fy input rows, then groups of fx (vectorised)
+    const int64_t fy = H / h, fx = W / w;
+    const T area = T(fy * fx);
+    detail::for_rows(planes * h, W * fy, [&](int64_t r) {
+      thread_local std::vector<T> acc;
+      acc.assign(W, T(0));
+      const T* xr = x + ((r / h) * H + (r % h) * fy) * W;
+      for (int64_t i = 0; i < fy; ++i)
+        for (int64_t ix = 0; ix < W; ++ix) acc[ix] += xr[i * W + ix];
+      T* out = y + r * w;
+      for (int64_t ox = 0; ox < w; ++ox) {
+        T v = T(0);
+        for (int64_t j = 0; j < fx; ++j) v += acc[ox * fx + j];
+        out[ox] = v / area;
+      }
+    });
+    return;
+  }
+  std::vector<int64_t> xs(w), xe(w);
+  for (int64_t ox = 0; ox < w; ++ox) {
+    xs[ox] = math::area_start(ox, W, w);
+    xe[ox] = math::area_end(ox, W, w);
+  }
   detail::for_rows(planes * h, W * ((H + h - 1) / h), [&](int64_t r) {
     const int64_t p = r / h, oy = r % h;
     const int64_t y0 = math::area_start(oy, H, h), y1 = math::area_end(oy, H, h);
     const T* xp = x + p * H * W;
     T* out = y + r * w;
     for (int64_t ox = 0; ox < w; ++ox) {
-      const int64_t x0 = math::area_start(ox, W, w), x1 = math::area_end(ox, W, w);
+      const int64_t x0 = xs[ox], x1 = xe[ox];
       T acc = T(0);
       for (int64_t iy = y0; iy < y1; ++iy)
         for (int64_t ix = x0; ix < x1; ++ix) acc += xp[iy * W + ix];

@@ -11,15 +11,15 @@ template <class T> SFM_HD T relu_grad(T y, T g) { return y > T(0) ? g : T(0); } 
 // Numerically safe logistic for both signs.
 template <class T> SFM_HD T sigmoid(T x) {
   if (x >= T(0)) {
-    T e = exp(-x);
+    T e = std::exp(-x);
     return T(1) / (T(1) + e);
   }
-  T e = exp(x);
+  T e = std::exp(x);
   return e / (T(1) + e);
 }
 template <class T> SFM_HD T sigmoid_grad(T y, T g) { return g * y * (T(1) - y); }  // from the output y
 // log(1 + exp(x)) without overflow.
-template <class T> SFM_HD T softplus(T x) { return x > T(0) ? x + log1p(exp(-x)) : log1p(exp(x)); }
+template <class T> SFM_HD T softplus(T x) { return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
 template <class T> SFM_HD T sign(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); }
 
 }  // namespace sfm::math
@@ -41,8 +41,8 @@ template <class T> SFM_HD T unary(UnaryOp op, T x, T p0, T p1) {
     case UnaryOp::Affine: return p0 * x + p1;
     case UnaryOp::Reciprocal: return T(1) / x;
     case UnaryOp::Abs: return x < T(0) ? -x : x;
-    case UnaryOp::Log: return log(x);
-    case UnaryOp::Exp: return exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Exp: return std::exp(x);
   }
   return x;
 }
