@@ -24,6 +24,9 @@ struct BenchRow {
   std::function<void()> run;
 };
 
+// "model name" of /proc/cpuinfo ("unknown" when unreadable), for benchmark reports.
+std::string cpu_model_name();
+
 using BenchRowsFn = std::function<std::vector<BenchRow>(const BenchContext&)>;
 std::vector<std::pair<std::string, BenchRowsFn>>& bench_tables();
 struct BenchRegistrar {

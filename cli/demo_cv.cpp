@@ -18,7 +18,8 @@ static int demo_main(const std::vector<std::string>& argv) {
       .option("frames", "frames per scene (default: 40 on the CPU, 60 on a GPU)", "0")
       .option("height", "image height (default: 64 on the CPU, 128 on a GPU)", "0")
       .option("width", "image width (default: 208 on the CPU, 416 on a GPU)", "0")
-      .option("preset", "loss preset: original or pytorch-port", "original")
+      .option("preset", "loss preset: original or pytorch-port", "pytorch-port")
+      .option("lr", "Adam learning rate", "5e-4")
       .option("seed", "seed for data, weights and order", "1")
       .option("threads", "CPU threads (0 = all)", "0")
       .flag("force", "replace OUT if it exists");
@@ -33,6 +34,7 @@ static int demo_main(const std::vector<std::string>& argv) {
   o.height = a.get_int("height");
   o.width = a.get_int("width");
   o.preset = a.get("preset");
+  o.lr = a.get_double("lr");
   o.seed = (uint64_t)a.get_int("seed");
   o.threads = a.get_int("threads");
   o.force = a.get_flag("force");

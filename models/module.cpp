@@ -65,8 +65,7 @@ static Tensor xavier(const Shape& s, int64_t fan_in, int64_t fan_out, Rng& rng) 
   return rand_uniform(s, rng, -bound, bound);
 }
 
-void Module::add_conv(const std::string& prefix, int64_t in, int64_t out, int64_t k, Rng& rng) {
-  Tensor w = xavier(Shape{out, in, k, k}, in * k * k, out * k * k, rng);
+void Module::add_weight_and_bias(const std::string& prefix, Tensor w, int64_t out) {
   Tensor b = Tensor::zeros(Shape{out});
   for (auto& [suffix, t] : {std::pair<std::string, Tensor>{"weight", w}, {"bias", b}}) {
     std::string name = prefix + "." + suffix;
@@ -76,14 +75,19 @@ void Module::add_conv(const std::string& prefix, int64_t in, int64_t out, int64_
   }
 }
 
+void Module::add_conv(const std::string& prefix, int64_t in, int64_t out, int64_t k, Rng& rng) {
+  add_weight_and_bias(prefix, xavier(Shape{out, in, k, k}, in * k * k, out * k * k, rng), out);
+}
+
 void Module::add_conv_transpose(const std::string& prefix, int64_t in, int64_t out, int64_t k, Rng& rng) {
-  Tensor w = xavier(Shape{in, out, k, k}, out * k * k, in * k * k, rng);
-  Tensor b = Tensor::zeros(Shape{out});
-  for (auto& [suffix, t] : {std::pair<std::string, Tensor>{"weight", w}, {"bias", b}}) {
-    std::string name = prefix + "." + suffix;
-    index_[name] = params_.size();
-    names_.push_back(name);
-    params_.push_back(t.to(device_).set_requires_grad(true).set_name(name));
+  add_weight_and_bias(prefix, xavier(Shape{in, out, k, k}, out * k * k, in * k * k, rng), out);
+}
+
+void append_parameters(const Module& m, const std::string& prefix, std::vector<Tensor>& params,
+                       std::vector<std::string>& names) {
+  for (size_t i = 0; i < m.parameters().size(); ++i) {
+    params.push_back(m.parameters()[i]);
+    names.push_back(prefix + m.param_names()[i]);
   }
 }
 

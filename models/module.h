@@ -32,10 +32,15 @@ class Module {
   void add_conv(const std::string& prefix, int64_t in, int64_t out, int64_t k, Rng& rng);
   // IOHW transposed-conv weight + bias.
   void add_conv_transpose(const std::string& prefix, int64_t in, int64_t out, int64_t k, Rng& rng);
+  void add_weight_and_bias(const std::string& prefix, Tensor weight, int64_t out);
   std::vector<std::string> names_;
   std::vector<Tensor> params_;
   std::map<std::string, size_t> index_;
   Device device_ = Device::CPU;
 };
+
+// Appends m's parameters and their names with a prefix ("dispnet."): the optimiser's list.
+void append_parameters(const Module& m, const std::string& prefix, std::vector<Tensor>& params,
+                       std::vector<std::string>& names);
 
 }  // namespace sfm

@@ -28,10 +28,8 @@ LossConfig loss_preset(const std::string& name) {
 Tensor scale_intrinsics(const Tensor& K, double downscale) {
   SFM_CHECK(K.defined() && K.ndim() == 3 && K.dim(1) == 3 && K.dim(2) == 3, "scale_intrinsics: K must be [B,3,3], got ",
             K.desc());
-  std::vector<float> k = K.to_vector();
-  for (int64_t b = 0; b < K.dim(0); ++b)
-    for (int i = 0; i < 6; ++i) k[b * 9 + i] = (float)(k[b * 9 + i] / downscale);
-  return Tensor::from_vector(k, K.shape(), K.device());
+  // rows (fx 0 cx) and (0 fy cy) scaled, (0 0 1) kept: K's rows are its "channels" (dim 1)
+  return concat_channels({mul_scalar(slice_channels(K, 0, 2), 1.0 / downscale), slice_channels(K, 2, 3)});
 }
 
 LossTerms sfm_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& K, const std::vector<Tensor>& disps,
@@ -43,9 +41,11 @@ LossTerms sfm_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& K, const
             op, ": sources must be [B,S,C,H,W] matching the target ", tgt.shape().str(), ", got ", srcs.desc());
   SFM_CHECK((int)disps.size() >= cfg.num_scales, op, ": ", disps.size(), " disparity scales, config wants ",
             cfg.num_scales);
-  SFM_CHECK(all_finite(tgt), op, ": the target images contain NaN or Inf");
-  SFM_CHECK(all_finite(srcs), op, ": the source images contain NaN or Inf");
-  SFM_CHECK(all_finite(K), op, ": the intrinsics contain NaN or Inf");
+  if (cfg.check_finite) {
+    SFM_CHECK(all_finite(tgt), op, ": the target images contain NaN or Inf");
+    SFM_CHECK(all_finite(srcs), op, ": the source images contain NaN or Inf");
+    SFM_CHECK(all_finite(K), op, ": the intrinsics contain NaN or Inf");
+  }
   const int64_t B = tgt.dim(0), S = srcs.dim(1), C = tgt.dim(1), H = tgt.dim(2), W = tgt.dim(3);
   bool use_mask = cfg.mask_weight > 0;
   SFM_CHECK(!use_mask || (int)pe.masks.size() >= cfg.num_scales, op,

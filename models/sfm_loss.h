@@ -25,6 +25,9 @@ struct LossConfig {
   Padding padding = Padding::Zeros;
   RotationMode rotation = RotationMode::Euler;
   int num_scales = 4;
+  // Check that the images and K are finite (each check reads a flag back to the host, so a
+  // step that is captured into a CUDA graph turns it off and checks the batch before).
+  bool check_finite = true;
 };
 
 // The preset's values; throws on an unknown name (naming it).
@@ -45,7 +48,7 @@ LossTerms sfm_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& K, const
                    const PoseExpOutput& pe, const LossConfig& cfg);
 
 // Intrinsics for an h-row version of an H-row image: the first two rows divided by H/h (the
-// PyTorch port's convention; equals 2^s at the usual sizes).
+// PyTorch port's convention; equals 2^s at the usual sizes). Device ops only (no host copy).
 Tensor scale_intrinsics(const Tensor& K, double downscale);
 
 }  // namespace sfm

@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "engine/ops.h"
@@ -19,7 +21,7 @@ namespace {
 std::string static_data() {
   static std::string dir;
   if (dir.empty()) {
-    dir = (fs::temp_directory_path() / "sfm_test_geometry_data").string();
+    dir = (fs::temp_directory_path() / ("sfm_test_geometry_data_" + std::to_string(::getpid()))).string();
     fs::remove_all(dir);
     synth::SynthOptions so;
     so.scenes = 2;

@@ -190,13 +190,10 @@ void run_parity(const std::string& path) {
       test::hash_init(dn);
       PoseExpNet pn({2, mask});
       test::hash_init(pn);
-      std::vector<Tensor> params = dn.parameters();
+      std::vector<Tensor> params;
       std::vector<std::string> names;
-      for (auto& n : dn.param_names()) names.push_back("dispnet." + n);
-      for (size_t i = 0; i < pn.parameters().size(); ++i) {
-        params.push_back(pn.parameters()[i]);
-        names.push_back("posenet." + pn.param_names()[i]);
-      }
+      append_parameters(dn, "dispnet.", params, names);
+      append_parameters(pn, "posenet.", params, names);
       Adam adam(params, names, AdamOptions{});
       std::vector<double> totals = f.at("adam/" + tag).to_vector_f64();
       std::vector<double> comps = f.at("loss/" + tag).to_vector_f64();

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -26,7 +28,7 @@ namespace {
 std::string tiny_data() {
   static std::string dir;
   if (dir.empty()) {
-    dir = (fs::temp_directory_path() / "sfm_test_trainer_data").string();
+    dir = (fs::temp_directory_path() / ("sfm_test_trainer_data_" + std::to_string(::getpid()))).string();
     fs::remove_all(dir);
     synth::SynthOptions so;
     so.scenes = 3;

@@ -98,12 +98,15 @@ DemoResult run_demo(const DemoOptions& o) {
   cfg.set("steps", "1000000", "demo");
   cfg.set("max_minutes", std::to_string(train_minutes), "demo");
   cfg.set("seed", std::to_string(o.seed), "demo");
+  cfg.set("lr", std::to_string(o.lr), "demo");
   cfg.set("val_every", "0", "demo");
   cfg.set("save_every", "0", "demo");
   cfg.set("log_every", "10", "demo");
   cfg.set("plot_every", "50", "demo");
   cfg.set("in_memory", "true", "demo");
-  std::printf("[2/3] training for %.1f minutes (settings in %s/config.json)\n", train_minutes, run.c_str());
+  std::printf("[2/3] training for %.1f minutes: batch %lld, %dx%d, 3 frames, Adam lr %g, preset %s, "
+              "augmentation on (settings in %s/config.json)\n",
+              train_minutes, (long long)cfg.i("batch"), H, W, o.lr, o.preset.c_str(), run.c_str());
   TrainResult tr = train(cfg, run, false);
   SFM_CHECK(!tr.failed, "sfm demo: training failed: ", tr.failure);
 

@@ -200,14 +200,8 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   if (!cfg.str("init_pose").empty()) n.pose->load(cfg.str("init_pose"));
   std::vector<Tensor> params;
   std::vector<std::string> names;
-  for (size_t i = 0; i < n.disp->parameters().size(); ++i) {
-    params.push_back(n.disp->parameters()[i]);
-    names.push_back("dispnet." + n.disp->param_names()[i]);
-  }
-  for (size_t i = 0; i < n.pose->parameters().size(); ++i) {
-    params.push_back(n.pose->parameters()[i]);
-    names.push_back("posenet." + n.pose->param_names()[i]);
-  }
+  append_parameters(*n.disp, "dispnet.", params, names);
+  append_parameters(*n.pose, "posenet.", params, names);
   AdamOptions ao;
   ao.lr = cfg.f("lr");
   ao.beta1 = cfg.f("beta1");

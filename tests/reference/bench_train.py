@@ -24,6 +24,7 @@ Output: one JSON object on stdout (and in --json FILE); progress lines go to std
   python3 tests/reference/bench_train.py --device cuda --iters 50 --warmup 10 --json torch.json
 """
 import argparse
+import gc
 import json
 import os
 import platform
@@ -45,7 +46,7 @@ def kitti_K(b, h, w):
     """KITTI's colour camera at 128x416 (fx = fy = 241.7, cx = 204.2, cy = 59.0) scaled to h x w,
     as train/synth_world.h's kitti_intrinsics."""
     sx, sy = w / 416.0, h / 128.0
-    k = torch.tensor([[241.7 * sx, 0.0, 204.2 * sx], [0.0, 241.7 * sy, 59.0 * sy], [0.0, 0.0, 1.0]])
+    k = torch.tensor([[241.7 * sx, 0.0, 204.2 * sx], [0.0, 241.7 * sy, 59.0 * sy], [0.0, 0.0, 1.0]], device="cpu")
     return k.unsqueeze(0).repeat(b, 1, 1)
 
 
@@ -100,8 +101,9 @@ def run_one(args, mode, precision):
 
     g = torch.Generator(device="cpu").manual_seed(1)
     B, H, W = args.batch, args.height, args.width
-    tgt = (torch.rand(B, 3, H, W, generator=g) * 2 - 1).to(dev)
-    srcs = (torch.rand(B, S, 3, H, W, generator=g) * 2 - 1).to(dev)
+    # made on the CPU (explicitly: on CUDA the default device is the GPU, see make_default_device)
+    tgt = (torch.rand(B, 3, H, W, generator=g, device="cpu") * 2 - 1).to(dev)
+    srcs = (torch.rand(B, S, 3, H, W, generator=g, device="cpu") * 2 - 1).to(dev)
     K = kitti_K(B, H, W).to(dev)
 
     def fwd_loss(tgt, srcs, K):
@@ -174,9 +176,6 @@ def run_one(args, mode, precision):
     log(f"torch {mode:7s} {precision}: median {med:.3f} ms/iter ({r['images_per_s']:.1f} images/s)"
         + (f", peak {r['peak_bytes'] / 2**20:.1f} MiB" if cuda else "")
         + (f", first call {first_s:.1f} s" if mode == "compile" else ""))
-    del disp_net, pose_net, opt, params, tgt, srcs, K, fn
-    if cuda:
-        torch.cuda.empty_cache()
     return r
 
 
@@ -242,6 +241,9 @@ def main():
         for mode in modes:
             try:
                 runs.append(run_one(args, mode, prec))
+                if args.device == "cuda":  # the run's tensors are gone with its frame: return the cache
+                    gc.collect()
+                    torch.cuda.empty_cache()
             except Exception as e:  # a compile failure must not hide the eager numbers
                 if mode != "compile":
                     raise

@@ -149,7 +149,8 @@ def inverse_warp(src, depth, pose, K, padding="zeros", mode="euler"):
     """src [B,C,H,W], depth [B,1,H,W] (or [B,H,W]), pose [B,6], K [B,3,3] -> warped, valid [B,H,W]."""
     b, c, h, w = src.shape
     depth = depth.view(b, 1, h, w)
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=src.dtype), torch.arange(w, dtype=src.dtype), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=src.dtype, device=src.device),
+                            torch.arange(w, dtype=src.dtype, device=src.device), indexing="ij")
     pix = torch.stack([xs, ys, torch.ones_like(xs)], 0).view(1, 3, -1)
     cam = (torch.inverse(K) @ pix) * depth.view(b, 1, -1)
     P = K @ pose_vec2mat(pose, mode)
