@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -177,8 +179,9 @@ DemoResult run_demo(const DemoOptions& o) {
      << "depth range (1e-3, 80) m.\n\n"
      << table << "\n" << summary << "\n"
      << "Training: " << tr.end_step << " steps of batch " << cfg.i("batch") << " at " << H << "x" << W << " on "
-     << (cuda ? "CUDA" : "the CPU") << ", " << tr.images_per_second << " images/s at the end, preset "
-     << cfg.str("preset") << ", final loss " << tr.last_loss << ".\n\n"
+     << (cuda ? "CUDA" : "the CPU") << ", " << std::fixed << std::setprecision(1) << tr.images_per_second
+     << " images/s at the end, Adam lr " << std::defaultfloat << cfg.f("lr") << ", preset " << cfg.str("preset")
+     << ", final loss " << std::setprecision(4) << tr.last_loss << ".\n\n"
      << "![depth grid](depth_grid.png)\n\n(columns: input, true depth, trained prediction, untrained prediction)\n\n"
      << "![loss curve](loss_curve.png)\n";
   write_file_atomic(report + "/report.md", md.str());
