@@ -5,22 +5,15 @@
 #include <cmath>
 
 #include "engine/hd.h"
+#include "engine/math/scalar_math.h"
 
 namespace sfm::math {
 
 namespace loss_detail {
-SFM_HD float log_(float x) { return ::logf(x); }
-SFM_HD double log_(double x) { return ::log(x); }
-SFM_HD float exp_(float x) { return ::expf(x); }
-SFM_HD double exp_(double x) { return ::exp(x); }
-SFM_HD float log1p_(float x) { return ::log1pf(x); }
-SFM_HD double log1p_(double x) { return ::log1p(x); }
-// Branch-free sign (0 at 0 and NaN) and absolute value: the signs of second differences are
-// coin flips, a branch on them mispredicts (copysign + select, see warp_math.h's sign_).
-SFM_HD float sgn(float x) { return x == 0.f || x != x ? 0.f : ::copysignf(1.f, x); }
-SFM_HD double sgn(double x) { return x == 0.0 || x != x ? 0.0 : ::copysign(1.0, x); }
-SFM_HD float abs_(float x) { return ::fabsf(x); }
-SFM_HD double abs_(double x) { return ::fabs(x); }
+using namespace scalar;
+// the name the loss code uses for sign_
+SFM_HD float sgn(float x) { return scalar::sign_(x); }
+SFM_HD double sgn(double x) { return scalar::sign_(x); }
 }  // namespace loss_detail
 
 // ------------------------------------------------------------------ smoothness

@@ -32,6 +32,7 @@
 #include <cmath>
 
 #include "engine/hd.h"
+#include "engine/math/scalar_math.h"
 #include "engine/ops.h"  // RotationMode, Padding
 
 namespace sfm::math {
@@ -42,23 +43,7 @@ constexpr double kWarpMinZ = 1e-3;
 constexpr int kWarpAcc = 12;
 
 namespace warp_detail {
-// Overloads that stay in float for float (the C library's floor/sin/... are double) and
-// exist on both the host and the device.
-SFM_HD float floor_(float x) { return ::floorf(x); }
-SFM_HD double floor_(double x) { return ::floor(x); }
-SFM_HD float sin_(float x) { return ::sinf(x); }
-SFM_HD double sin_(double x) { return ::sin(x); }
-SFM_HD float cos_(float x) { return ::cosf(x); }
-SFM_HD double cos_(double x) { return ::cos(x); }
-SFM_HD float sqrt_(float x) { return ::sqrtf(x); }
-SFM_HD double sqrt_(double x) { return ::sqrt(x); }
-SFM_HD float abs_(float x) { return ::fabsf(x); }
-SFM_HD double abs_(double x) { return ::fabs(x); }
-// sign(x) in {-1, 0, 1}, 0 at 0 (and NaN). The sign of a photometric residual is a coin flip, so
-// a branch on it mispredicts half the time; copysign + a select compiles branch-free and avoids
-// the bool -> float conversions of (x > 0) - (x < 0), which cost ~2x in the backward loop.
-SFM_HD float sign_(float x) { return x == 0.f || x != x ? 0.f : ::copysignf(1.f, x); }
-SFM_HD double sign_(double x) { return x == 0.0 || x != x ? 0.0 : ::copysign(1.0, x); }
+using namespace scalar;
 }  // namespace warp_detail
 
 // ------------------------------------------------------------------ 3x3 helpers (row-major)
