@@ -49,6 +49,23 @@
 
 namespace sfm::cli {
 
+// The options of `sfm bench kernels`, the same in CUDA and CPU-only builds.
+static Args bench_kernels_args() {
+  Args a("bench kernels", "Times every CUDA kernel and implementation at the SfMLearner training shapes.");
+  a.option("device", "cuda (the only device this benchmark runs on)", "cuda")
+      .option("batch", "batch size", "4")
+      .option("height", "image height", "128")
+      .option("width", "image width", "416")
+      .option("sources", "source frames per target", "2")
+      .option("reps", "timed calls per row (median reported)", "20")
+      .option("warmup", "untimed calls per row first", "3")
+      .option("check-batch", "batch of the convolution error check against the CPU (0: no check)", "1")
+      .option("impl", "comma-separated subset of handwritten,tf32,cudnn,cublas", "")
+      .option("filter", "only rows whose op or shape contains this text", "")
+      .option("json", "also write the results as JSON to this file", "");
+  return a;
+}
+
 #if SFM_WITH_CUDA
 namespace {
 
@@ -235,18 +252,7 @@ std::array<double, 3> conv_errors(ConvImpl impl, const cuda::ConvLayer& l, const
 }
 
 int bench_kernels(const std::vector<std::string>& argv) {
-  Args a("bench kernels", "Times every CUDA kernel and implementation at the SfMLearner training shapes.");
-  a.option("device", "cuda (the only device this benchmark runs on)", "cuda")
-      .option("batch", "batch size", "4")
-      .option("height", "image height", "128")
-      .option("width", "image width", "416")
-      .option("sources", "source frames per target", "2")
-      .option("reps", "timed calls per row (median reported)", "20")
-      .option("warmup", "untimed calls per row first", "3")
-      .option("check-batch", "batch of the convolution error check against the CPU (0: no check)", "1")
-      .option("impl", "comma-separated subset of handwritten,tf32,cudnn,cublas", "")
-      .option("filter", "only rows whose op or shape contains this text", "")
-      .option("json", "also write the results as JSON to this file", "");
+  Args a = bench_kernels_args();
   if (!a.parse(argv)) return 0;
   SFM_CHECK(a.get("device") == "cuda", "sfm bench kernels: --device must be cuda (CPU ops: sfm bench ops)");
   if (!cuda_available()) {
@@ -596,18 +602,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
 #else
 namespace {
 int bench_kernels(const std::vector<std::string>& argv) {
-  Args a("bench kernels", "Times every CUDA kernel and implementation at the SfMLearner training shapes.");
-  a.option("device", "cuda (the only device this benchmark runs on)", "cuda")
-      .option("batch", "batch size", "4")
-      .option("height", "image height", "128")
-      .option("width", "image width", "416")
-      .option("sources", "source frames per target", "2")
-      .option("reps", "timed calls per row (median reported)", "20")
-      .option("warmup", "untimed calls per row first", "3")
-      .option("check-batch", "batch of the convolution error check against the CPU (0: no check)", "1")
-      .option("impl", "comma-separated subset of handwritten,tf32,cudnn,cublas", "")
-      .option("filter", "only rows whose op or shape contains this text", "")
-      .option("json", "also write the results as JSON to this file", "");
+  Args a = bench_kernels_args();
   if (!a.parse(argv)) return 0;
   std::printf("sfm bench kernels: no CUDA device (this build of sfm has no CUDA backend)\n");
   return 1;
