@@ -266,9 +266,15 @@ int bench_kernels(const std::vector<std::string>& argv) {
   std::vector<ConvImpl> impls;
   for (ConvImpl c : {ConvImpl::Handwritten, ConvImpl::HandwrittenTF32, ConvImpl::CuDNN, ConvImpl::CuBLAS}) {
     if (!impl_list.empty() && impl_list.find(conv_impl_name(c)) == std::string::npos) continue;
-    if (c == ConvImpl::HandwrittenTF32 && !cuda::conv_tf32_supported()) continue;
+    if (c == ConvImpl::HandwrittenTF32 && !cuda::conv_tf32_supported()) {
+      std::printf("sfm bench kernels: tf32 SKIPPED (this GPU is below sm_80)\n");
+      continue;
+    }
 #if !SFM_WITH_CUDNN
-    if (c == ConvImpl::CuDNN) continue;
+    if (c == ConvImpl::CuDNN) {
+      std::printf("sfm bench kernels: cudnn SKIPPED (cuDNN was not found when this binary was built)\n");
+      continue;
+    }
 #endif
     impls.push_back(c);
   }

@@ -1,15 +1,25 @@
 #include "engine/allocator.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <new>
+
+#include <string_view>
 
 #include "engine/error.h"
 
 namespace sfm {
 
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
+
+namespace {
+std::atomic<bool> g_poison{std::getenv("SFM_POISON_ALLOC") != nullptr && std::string_view(std::getenv("SFM_POISON_ALLOC")) != "0"};
+}  // namespace
+
+void set_poison_allocations(bool on) { g_poison.store(on); }
+bool poison_allocations() { return g_poison.load(std::memory_order_relaxed); }
 
 namespace {
 
@@ -47,6 +57,7 @@ class CpuAllocator final : public Allocator {
       }
       if (p) {
         note_alloc(bytes);
+        if (poison_allocations()) std::memset(p, 0xFF, bytes);
         return p;
       }
     }
@@ -56,6 +67,7 @@ class CpuAllocator final : public Allocator {
     ++s_.system_allocs;
     s_.reserved_bytes += rounded;
     note_alloc(bytes);
+    if (poison_allocations()) std::memset(p, 0xFF, bytes);
     return p;
   }
   void deallocate(void* p, size_t bytes) override {

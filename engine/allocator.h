@@ -33,4 +33,11 @@ class Allocator {
 // The allocator for a device. CUDA throws when the build has no CUDA backend.
 Allocator& allocator_for(Device d);
 
+// Poisoning: while on, every block the CPU and CUDA allocators hand out is first filled with
+// 0xFF bytes (NaN as float32 and float64), so an output element that an op never writes
+// shows as NaN in a comparison (sfm selftest and the GPU tests turn it on). Off by default:
+// it costs one fill per allocation. SFM_POISON_ALLOC=1 in the environment turns it on at start.
+void set_poison_allocations(bool on);
+bool poison_allocations();
+
 }  // namespace sfm

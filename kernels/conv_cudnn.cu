@@ -1,7 +1,12 @@
 // cuDNN convolution path: FP32 with FMA math (no TF32), deterministic GEMM-type algorithms
-// only. For each shape and direction the algorithm is chosen once with cudnnFind* (the
-// fastest such algorithm whose workspace fits in 1 GiB) and cached with the shape's
-// descriptors; the workspace comes from the caching allocator.
+// only. For each shape and direction the algorithm is chosen once from cuDNN's heuristics
+// (cudnnGet*Algorithm_v7: the first deterministic GEMM-type FP32 algorithm, in the
+// heuristic's order, whose workspace fits in 1 GiB) and cached with the shape's descriptors;
+// the workspace comes from the caching allocator. The heuristic is a function of the shape,
+// the GPU and the cuDNN version only, so every process picks the same algorithm and gets the
+// same bits. cudnnFind* was used before: it times the candidates, and timing noise made two
+// processes pick different algorithms for the same shape (different summation orders, so
+// results differed in the last bits between runs).
 #if SFM_WITH_CUDNN
 
 #include <cudnn.h>
@@ -90,15 +95,15 @@ bool gemm_type(cudnnConvolutionBwdFilterAlgo_t a) {
          a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
 }
 
-// The first (fastest) result that succeeded, is deterministic, uses no tensor-op math and
+// The first result (in the heuristic's order) that succeeded, is deterministic, uses no tensor-op math and
 // fits the workspace limit (the descriptor's CUDNN_FMA_MATH keeps execution in plain FP32).
 template <class Perf>
-std::pair<int, size_t> pick(const Perf* r, int n, const char* what, const Geom& g) {
+int pick(const Perf* r, int n, const char* what, const Geom& g) {
   for (int i = 0; i < n; ++i)
     if (r[i].status == CUDNN_STATUS_SUCCESS && r[i].determinism == CUDNN_DETERMINISTIC && gemm_type(r[i].algo) &&
         r[i].mathType != CUDNN_TENSOR_OP_MATH && r[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
         r[i].memory <= kMaxWorkspace)
-      return {(int)r[i].algo, r[i].memory};
+      return (int)r[i].algo;
   fail("cuDNN ", what, ": no deterministic FP32 algorithm for N=", g.N, " C=", g.C, " H=", g.H, " W=", g.W, " O=", g.O,
        " k=", g.k, " stride=", g.stride, " pad=", g.pad);
 }
@@ -114,8 +119,10 @@ void cudnn_forward(const Geom& g, const float* x, const float* w, float* y) {
   if (d.fwd < 0) {
     cudnnConvolutionFwdAlgoPerf_t perf[kMaxAlgos];
     int n = 0;
-    SFM_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(h, d.x, d.w, d.conv, d.y, kMaxAlgos, &n, perf));
-    std::tie(d.fwd, d.fwd_ws) = pick(perf, n, "forward", g);
+    SFM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, kMaxAlgos, &n, perf));
+    d.fwd = pick(perf, n, "forward", g);
+    SFM_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, (cudnnConvolutionFwdAlgo_t)d.fwd,
+                                                            &d.fwd_ws));
   }
   Scratch ws(d.fwd_ws);
   SFM_CUDNN_CHECK(cudnnConvolutionForward(h, &kOne, d.x, x, d.w, w, d.conv, (cudnnConvolutionFwdAlgo_t)d.fwd, ws.get(),
@@ -129,8 +136,10 @@ void cudnn_backward_data(const Geom& g, const float* dy, const float* w, float* 
   if (d.bwd_data < 0) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[kMaxAlgos];
     int n = 0;
-    SFM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(h, d.w, d.y, d.conv, d.x, kMaxAlgos, &n, perf));
-    std::tie(d.bwd_data, d.bwd_data_ws) = pick(perf, n, "backward-data", g);
+    SFM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, kMaxAlgos, &n, perf));
+    d.bwd_data = pick(perf, n, "backward-data", g);
+    SFM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+        h, d.w, d.y, d.conv, d.x, (cudnnConvolutionBwdDataAlgo_t)d.bwd_data, &d.bwd_data_ws));
   }
   Scratch ws(d.bwd_data_ws);
   SFM_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &kOne, d.w, w, d.y, dy, d.conv,
@@ -145,8 +154,10 @@ void cudnn_backward_filter(const Geom& g, const float* x, const float* dy, float
   if (d.bwd_filter < 0) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[kMaxAlgos];
     int n = 0;
-    SFM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(h, d.x, d.y, d.conv, d.w, kMaxAlgos, &n, perf));
-    std::tie(d.bwd_filter, d.bwd_filter_ws) = pick(perf, n, "backward-filter", g);
+    SFM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, kMaxAlgos, &n, perf));
+    d.bwd_filter = pick(perf, n, "backward-filter", g);
+    SFM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        h, d.x, d.y, d.conv, d.w, (cudnnConvolutionBwdFilterAlgo_t)d.bwd_filter, &d.bwd_filter_ws));
   }
   Scratch ws(d.bwd_filter_ws);
   SFM_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &kOne, d.x, x, d.y, dy, d.conv,

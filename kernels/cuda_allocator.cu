@@ -5,9 +5,15 @@
 // two (at most 25% rounding waste). When cudaMalloc fails the cache is returned to the
 // system and the call retried once before the error is reported with the allocator's
 // figures.
+//
+// SFM_CUDA_ALLOC=direct bypasses the cache: every tensor gets exactly its own cudaMalloc of
+// the requested size and cudaFree on release, so compute-sanitizer's memcheck sees an access
+// one element past a tensor (the cache's rounding and reuse would hide it).
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -30,15 +36,31 @@ size_t size_class(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
+bool direct_mode_from_env() {
+  const char* v = std::getenv("SFM_CUDA_ALLOC");
+  if (!v || !*v || std::strcmp(v, "cached") == 0) return false;
+  if (std::strcmp(v, "direct") == 0) return true;
+  fail("SFM_CUDA_ALLOC='", v, "': expected 'cached' (the default) or 'direct'");
+}
+
 class CudaCachingAllocator final : public Allocator {
  public:
+  explicit CudaCachingAllocator(bool direct) : direct_(direct) {}
+
   void* allocate(size_t bytes) override {
+    void* p = allocate_unpoisoned(bytes);
+    // Stream-ordered, like every later use of the block.
+    if (p && poison_allocations()) SFM_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, bytes, cuda::stream()));
+    return p;
+  }
+
+  void* allocate_unpoisoned(size_t bytes) {
     if (bytes == 0) return nullptr;
-    size_t cls = size_class(bytes);
+    size_t cls = direct_ ? bytes : size_class(bytes);
     std::lock_guard<std::mutex> g(m_);
     ++s_.alloc_calls;
     void* p = nullptr;
-    auto it = free_.find(cls);
+    auto it = direct_ ? free_.end() : free_.find(cls);
     if (it != free_.end() && !it->second.empty()) {
       p = it->second.back();
       it->second.pop_back();
@@ -76,9 +98,18 @@ class CudaCachingAllocator final : public Allocator {
     }
     size_t cls = it->second;
     live_.erase(it);
+    s_.current_bytes -= bytes;
+    if (direct_) {
+      // Kernels queued on the stream may still use the block: wait for them first (cudaFree
+      // alone does not wait for work on a non-default stream). Never throw from here.
+      cudaError_t e = cudaStreamSynchronize(cuda::stream());
+      if (e == cudaSuccess) e = cudaFree(p);
+      if (e != cudaSuccess) std::fprintf(stderr, "sfm: CUDA allocator (direct): free failed: %s\n", cudaGetErrorString(e));
+      s_.reserved_bytes -= cls;
+      return;
+    }
     free_[cls].push_back(p);
     cached_bytes_ += cls;
-    s_.current_bytes -= bytes;
   }
 
   MemoryStats stats() const override {
@@ -97,7 +128,10 @@ class CudaCachingAllocator final : public Allocator {
  private:
   void release_cached_locked() {
     if (cached_bytes_ == 0) return;
-    // cudaFree waits for the device, so no kernel still uses a block when it is returned.
+    // A cached block may still be read or written by kernels queued on the compute stream
+    // (stream order is what made handing it out again safe). cudaFree does not wait for work
+    // on a non-default (blocking or not) stream in every case, so wait for the stream first.
+    SFM_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
     for (auto& [cls, list] : free_) {
       for (void* p : list) {
         SFM_CUDA_CHECK(cudaFree(p));
@@ -108,6 +142,7 @@ class CudaCachingAllocator final : public Allocator {
     cached_bytes_ = 0;
   }
 
+  const bool direct_;
   mutable std::mutex m_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // size class -> free blocks
   std::unordered_map<void*, size_t> live_;               // block -> its size class
@@ -121,7 +156,7 @@ Allocator& cuda_allocator() {
   SFM_CHECK(cuda_available(), "CUDA allocator: no CUDA device is available");
   // Never destroyed: tensors with static lifetime may free into it during exit, after which
   // the driver may already be unloaded.
-  static CudaCachingAllocator* a = new CudaCachingAllocator;
+  static CudaCachingAllocator* a = new CudaCachingAllocator(direct_mode_from_env());
   return *a;
 }
 

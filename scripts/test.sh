@@ -3,8 +3,13 @@
 #  1. installs packages (python3-torch too, when root, to regenerate the PyTorch fixtures),
 #  2. builds (with the CUDA backend when nvcc is present) and runs every test through ctest
 #     (GPU tests run where a GPU exists and say they were skipped where not),
-#  3. builds a CPU-only AddressSanitizer + UBSan configuration and runs the CPU suite in it.
-# SFM_SKIP_SANITIZE=1 skips step 3.
+#  3. makes the GPU bundle (scripts/gpu_bundle.sh: headers and OpenCV-free prebuilt binaries
+#     for a bare GPU machine) and prints its size, then runs tests/gpu/first_contact.sh
+#     --dry-run (the command for the first GPU call, without a GPU) and checks what it left,
+#  4. builds a CPU-only AddressSanitizer + UBSan configuration and runs the CPU suite in it.
+# After each suite it prints how many tests really ran and how many were skipped: a skipped
+# test (no GPU, no fixture) is reported by ctest as "Not Run", never as passed.
+# SFM_SKIP_SANITIZE=1 skips step 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then export SFM_WITH_TORCH=${SFM_WITH_TORCH:-1}; fi
@@ -19,16 +24,37 @@ else
   echo "== python3-torch not available: using the committed fixtures in tests/fixtures"
 fi
 
+# run_suite DIR: ctest there; then the count of tests that ran, apart from the skipped ones.
+run_suite() {
+  local log=$1/ctest-output.txt rc
+  set +e
+  (cd "$1" && ctest --output-on-failure "${@:2}") 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  local total skipped
+  total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -n1)
+  skipped=$(sed -n '/The following tests did not run:/,/^$/p' "$log" | grep -c '(Skipped)' || true)
+  echo "== $1: $((total - skipped)) of $total tests ran; $skipped skipped (listed above, checked nothing); ctest exit $rc"
+  return "$rc"
+}
+
 echo "== test suite (build/)"
-(cd build && ctest --output-on-failure)
+run_suite build
 if ! nvidia-smi -L >/dev/null 2>&1; then
-  echo "== NOTE: no GPU on this machine: the [gpu] tests printed 'SKIPPED: no CUDA device' and checked nothing on a GPU"
+  echo "== NOTE: no GPU on this machine: the [gpu] tests were skipped and checked nothing on a GPU"
 fi
+
+echo "== GPU bundle (third_party/) and the first-contact dry run"
+scripts/gpu_bundle.sh build
+rm -rf build/first_contact_dry build/first_contact_dry_work
+# Without nvcc there are no prebuilt binaries: the dry run then takes build/'s.
+[ -d third_party/prebuilt/bin ] || export SFM_BIN_DIR=$PWD/build
+OUT=build/first_contact_dry WORK=build/first_contact_dry_work TOTAL_BUDGET_S=300 tests/gpu/first_contact.sh --dry-run
+tests/gpu/check_dry_run.sh build/first_contact_dry
 
 if [ "${SFM_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== sanitizer build (build-asan/: ASan + UBSan, CPU only)"
   scripts/setup.sh build-asan -DSFM_SANITIZE=ON -DSFM_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     ctest --output-on-failure)
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_suite build-asan
 fi
 echo "== all tests passed"

@@ -1,6 +1,8 @@
 // Tensor basics, the tape, and the elementwise / shape / reduction ops.
 #include <catch2/catch.hpp>
 
+#include "tests/test_support.h"
+
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -121,7 +123,7 @@ TEST_CASE("gradcheck: catches a wrong backward", "[gradcheck]") {
 
 TEST_CASE("allocator: large CPU blocks are reused, not fetched from the system again", "[tensor]") {
 #if defined(__SANITIZE_ADDRESS__)
-  WARN("SKIPPED: the CPU block cache is off under AddressSanitizer (so it sees every use after free)");
+  SFM_SKIP("the CPU block cache is off under AddressSanitizer (so it sees every use after free)");
   return;
 #endif
   Allocator& a = allocator_for(Device::CPU);

@@ -2,6 +2,8 @@
 // and float32), gradient checks over many geometries, PyTorch fixtures, thread-count
 // independence, and the argument errors.
 #include <catch2/catch.hpp>
+
+#include "tests/test_support.h"
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -265,7 +267,7 @@ TEST_CASE("gradcheck: conv_transpose2d incl. output_padding", "[gradcheck][conv]
 // Fixture values: PyTorch in float64 from the float32 inputs. float64: 1e-12 (sum order only).
 // float32: 1e-5 of the norm (see the naive test).
 TEST_CASE("conv2d and conv_transpose2d match PyTorch fixtures", "[conv][fixture]") {
-  SafeTensors f = load_safetensors(std::string(SFM_SOURCE_DIR) + "/tests/fixtures/ops_conv.safetensors");
+  SafeTensors f = load_safetensors(sfm::test::source_dir() + "/tests/fixtures/ops_conv.safetensors");
   int cases = 0;
   for (bool transposed : {false, true}) {
     const std::string op = transposed ? "conv_transpose2d" : "conv2d";

@@ -15,12 +15,18 @@
 // GEMM-type algorithms (no FFT or Winograd), which are exact FP32 arithmetic.
 #include <catch2/catch.hpp>
 
+#include "tests/test_support.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <limits>
+#include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "engine/device_runtime.h"
 #if SFM_WITH_CUDA
@@ -56,9 +62,14 @@ Tensor gpu(const Tensor& t64) { return t64.to(DType::F32).to(Device::CUDA); }
 
 std::vector<ConvImpl> impls() {
   std::vector<ConvImpl> v{ConvImpl::Handwritten};
-  if (cuda::conv_tf32_supported()) v.push_back(ConvImpl::HandwrittenTF32);
+  if (cuda::conv_tf32_supported())
+    v.push_back(ConvImpl::HandwrittenTF32);
+  else
+    WARN("not run: the TF32 tensor-core path (this GPU is below sm_80)");
 #if SFM_WITH_CUDNN
   v.push_back(ConvImpl::CuDNN);
+#else
+  WARN("not run: the cuDNN path (cuDNN was not found when this binary was built)");
 #endif
   v.push_back(ConvImpl::CuBLAS);
   return v;
@@ -143,7 +154,7 @@ void check_layer(const cuda::ConvLayer& l, uint64_t seed) {
 TEST_CASE("gpu conv: every SfMLearner layer, every implementation, all three directions", "[gpu][conv]") {
 #if SFM_WITH_CUDA
   if (!cuda_available()) {
-    WARN("SKIPPED: no CUDA device");
+    SFM_SKIP("no CUDA device");
     return;
   }
   // SFM_GPU_TESTS_SMALL=1 (set by tests/gpu/run_all.sh for the compute-sanitizer runs, which
@@ -153,14 +164,14 @@ TEST_CASE("gpu conv: every SfMLearner layer, every implementation, all three dir
   for (const cuda::ConvLayer& l : cuda::sfmlearner_conv_layers(1, small ? 32 : 128, small ? 104 : 416))
     check_layer(l, seed++);
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }
 
 TEST_CASE("gpu conv: odd shapes at batch 3 (edges of every tile, split-K, stride residues)", "[gpu][conv]") {
 #if SFM_WITH_CUDA
   if (!cuda_available()) {
-    WARN("SKIPPED: no CUDA device");
+    SFM_SKIP("no CUDA device");
     return;
   }
   auto L = [](std::string name, bool tr, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t s, int64_t p,
@@ -183,14 +194,14 @@ TEST_CASE("gpu conv: odd shapes at batch 3 (edges of every tile, split-K, stride
   uint64_t seed = 100;
   for (const cuda::ConvLayer& l : odd) check_layer(l, seed++);
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }
 
 TEST_CASE("gpu conv: activation epilogue and gradient helpers", "[gpu][conv]") {
 #if SFM_WITH_CUDA
   if (!cuda_available()) {
-    WARN("SKIPPED: no CUDA device");
+    SFM_SKIP("no CUDA device");
     return;
   }
   Rng rng(4);
@@ -213,6 +224,98 @@ TEST_CASE("gpu conv: activation epilogue and gradient helpers", "[gpu][conv]") {
     }
   }
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
+#endif
+}
+
+// cuDNN picks its algorithms from its heuristics (kernels/conv_cudnn.cu), so two processes
+// give the same bits for the same inputs. Checked across processes: this test runs the
+// hidden case below in a child process (the same executable), which writes a hash of the
+// cuDNN outputs of a few layers, and compares it with the hash computed here.
+#if SFM_WITH_CUDA && SFM_WITH_CUDNN
+namespace {
+uint64_t cudnn_output_hash() {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the bits of every output
+  auto L = [](bool tr, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t s, int64_t p, int64_t op) {
+    cuda::ConvLayer l;
+    l.transposed = tr, l.N = 2, l.C = C, l.H = H, l.W = W, l.O = O, l.k = k, l.stride = s, l.pad = p, l.out_pad = op;
+    l.act = Activation::None;
+    l.Ho = tr ? (H - 1) * s - 2 * p + k + op : (H + 2 * p - k) / s + 1;
+    l.Wo = tr ? (W - 1) * s - 2 * p + k + op : (W + 2 * p - k) / s + 1;
+    return l;
+  };
+  uint64_t seed = 900;
+  for (const cuda::ConvLayer& l : {L(false, 3, 128, 416, 32, 7, 2, 3, 0), L(false, 256, 8, 26, 512, 3, 2, 1, 0),
+                                   L(true, 64, 16, 52, 32, 3, 2, 1, 1), L(false, 35, 33, 47, 70, 5, 1, 2, 0)}) {
+    const Ref r = reference(l, seed++);
+    const Tensor x = gpu(r.x.detach()), w = gpu(r.w.detach()), b = gpu(r.b.detach()), dy = gpu(r.dy);
+    Tensor y = nan_gpu(Shape{l.N, l.O, l.Ho, l.Wo}), dx = nan_gpu(x.shape()), dw = nan_gpu(w.shape()),
+           db = nan_gpu(b.shape());
+    if (l.transposed) {
+      cuda::conv_transpose2d_forward(ConvImpl::CuDNN, x.data<float>(), w.data<float>(), b.data<float>(),
+                                     y.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo, l.act);
+      cuda::conv_transpose2d_backward_data(ConvImpl::CuDNN, dy.data<float>(), w.data<float>(), dx.data<float>(), l.N,
+                                           l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
+      cuda::conv_transpose2d_backward_weight(ConvImpl::CuDNN, x.data<float>(), dy.data<float>(), dw.data<float>(),
+                                             db.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho,
+                                             l.Wo);
+    } else {
+      cuda::conv2d_forward(ConvImpl::CuDNN, x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>(), l.N,
+                           l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo, l.act);
+      cuda::conv2d_backward_data(ConvImpl::CuDNN, dy.data<float>(), w.data<float>(), dx.data<float>(), l.N, l.C, l.H,
+                                 l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
+      cuda::conv2d_backward_weight(ConvImpl::CuDNN, x.data<float>(), dy.data<float>(), dw.data<float>(),
+                                   db.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
+    }
+    for (const Tensor* t : {&y, &dx, &dw, &db})
+      for (float v : t->to_vector()) {
+        uint32_t bits;
+        std::memcpy(&bits, &v, 4);
+        h = (h ^ bits) * 1099511628211ull;
+      }
+  }
+  return h;
+}
+}  // namespace
+#endif
+
+TEST_CASE("gpu conv: cuDNN algorithm choice is reproducible across processes", "[gpu][conv][cudnn]") {
+#if SFM_WITH_CUDA && SFM_WITH_CUDNN
+  if (!cuda_available()) {
+    SFM_SKIP("no CUDA device");
+    return;
+  }
+  const uint64_t here = cudnn_output_hash();
+  const std::string out =
+      (std::filesystem::temp_directory_path() / ("sfm_cudnn_hash_" + std::to_string(getpid()) + ".txt")).string();
+  std::remove(out.c_str());
+  char exe[4096] = {0};
+  REQUIRE(readlink("/proc/self/exe", exe, sizeof exe - 1) > 0);
+  const std::string cmd = std::string("SFM_CUDNN_HASH_OUT='") + out + "' '" + exe +
+                          "' '[.cudnn-hash-child]' > /dev/null 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  FILE* f = std::fopen(out.c_str(), "r");
+  REQUIRE(f != nullptr);
+  unsigned long long child = 0;
+  REQUIRE(std::fscanf(f, "%llx", &child) == 1);
+  std::fclose(f);
+  INFO("hash here " << std::hex << here << ", in a second process " << child);
+  CHECK(child == here);
+#elif SFM_WITH_CUDA
+  SFM_SKIP("cuDNN was not found when this binary was built");
+#else
+  SFM_SKIP("this build has no CUDA backend");
+#endif
+}
+
+TEST_CASE("gpu conv: cuDNN output hash (child process of the reproducibility test)", "[.cudnn-hash-child]") {
+#if SFM_WITH_CUDA && SFM_WITH_CUDNN
+  const char* out = std::getenv("SFM_CUDNN_HASH_OUT");
+  REQUIRE(out != nullptr);
+  REQUIRE(cuda_available());
+  FILE* f = std::fopen(out, "w");
+  REQUIRE(f != nullptr);
+  std::fprintf(f, "%llx\n", (unsigned long long)cudnn_output_hash());
+  std::fclose(f);
 #endif
 }

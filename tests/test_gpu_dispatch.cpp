@@ -39,6 +39,8 @@
 //   * Adam: the same gradients on both sides, 1e-6 (the same float formula).
 #include <catch2/catch.hpp>
 
+#include "tests/test_support.h"
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -67,7 +69,7 @@ using namespace sfm;
 #define SFM_DISPATCH_GPU_OR_SKIP()     \
   do {                                 \
     if (!cuda_available()) {           \
-      WARN("SKIPPED: no CUDA device"); \
+      SFM_SKIP("no CUDA device"); \
       return;                          \
     }                                  \
   } while (0)
@@ -145,10 +147,15 @@ std::vector<ConvImpl> impls_for(Device d) {
   if (d == Device::CPU) return {ConvImpl::Handwritten};
   std::vector<ConvImpl> v{ConvImpl::Handwritten};
 #if SFM_WITH_CUDA
-  if (cuda::conv_tf32_supported()) v.push_back(ConvImpl::HandwrittenTF32);
+  if (cuda::conv_tf32_supported())
+    v.push_back(ConvImpl::HandwrittenTF32);
+  else
+    WARN("not run: the TF32 tensor-core path (this GPU is below sm_80)");
 #endif
 #if SFM_WITH_CUDNN
   v.push_back(ConvImpl::CuDNN);
+#else
+  WARN("not run: the cuDNN path (cuDNN was not found when this binary was built)");
 #endif
   v.push_back(ConvImpl::CuBLAS);
   return v;

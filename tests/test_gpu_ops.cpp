@@ -10,6 +10,8 @@
 // Tolerances are stated at each check.
 #include <catch2/catch.hpp>
 
+#include "tests/test_support.h"
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -40,7 +42,7 @@ using namespace sfm;
 #define SFM_GPU_OR_SKIP()                  \
   do {                                     \
     if (!cuda_available()) {               \
-      WARN("SKIPPED: no CUDA device");     \
+      SFM_SKIP("no CUDA device");     \
       return;                              \
     }                                      \
   } while (0)
@@ -117,7 +119,7 @@ TEST_CASE("gpu runtime: caching allocator, copies, checked calls", "[gpu]") {
                       Catch::Contains("cudaSetDevice") && Catch::Contains("test_gpu_ops.cpp"));
   cudaGetLastError();
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }
 
@@ -158,7 +160,7 @@ TEST_CASE("gpu ops: elementwise forward and backward match the CPU", "[gpu]") {
     if (b_c.grad().defined()) CHECK(rel_err(b_g.grad(), b_c.grad()) <= 1e-5);
   }
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }
 
@@ -186,7 +188,7 @@ TEST_CASE("gpu ops: concat, slice, crop, reshape are exact copies both ways", "[
   sum(mul(yg, w.to(Device::CUDA))).backward();
   for (size_t i = 0; i < cpu_in.size(); ++i) CHECK(gpu_in[i].grad().to_vector() == cpu_in[i].grad().to_vector());
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }
 
@@ -218,7 +220,7 @@ TEST_CASE("gpu ops: sum, mean, mean_hw are deterministic and match the CPU", "[g
     CHECK(rel_err(gg.grad(), gc.grad()) <= 1e-6);
   }
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }
 
@@ -263,7 +265,7 @@ TEST_CASE("gpu ops: fused multi-tensor Adam matches the CPU loop", "[gpu]") {
     CHECK(rel_err(sg[names[i] + ".exp_avg_sq"], sc[names[i] + ".exp_avg_sq"]) <= 1e-6);
   }
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }
 
@@ -308,7 +310,7 @@ TEST_CASE("gpu kernels: resampling matches the CPU ops (float64)", "[gpu]") {
     CHECK(rel_err(go, x.grad()) <= 1e-6);
   }
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }
 
@@ -455,7 +457,7 @@ TEST_CASE("gpu kernels: inverse_warp and pose_vec2mat match the CPU loops at 128
     CHECK(rel_err(gp, gp_c) <= 1e-5);
   }
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }
 
@@ -505,7 +507,7 @@ TEST_CASE("gpu kernels: fused photometric loss matches the CPU loops at 128x416"
     CHECK(rel_err(gm, gm_c) <= 1e-5);
   }
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }
 
@@ -587,6 +589,6 @@ TEST_CASE("gpu kernels: smoothness and explainability losses match the CPU loops
     CHECK(rel_err(gml, gml_c) <= 1e-5);
   }
 #else
-  WARN("SKIPPED: this build has no CUDA backend");
+  SFM_SKIP("this build has no CUDA backend");
 #endif
 }

@@ -4,6 +4,8 @@
 // (The photometric loss is tested with the warp in tests/test_warp.cpp.)
 #include <catch2/catch.hpp>
 
+#include "tests/test_support.h"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -32,7 +34,7 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 Tensor fixture(const std::string& name) {
-  static SafeTensors st = load_safetensors(std::string(SFM_SOURCE_DIR) + "/tests/fixtures/ops_warp.safetensors");
+  static SafeTensors st = load_safetensors(sfm::test::source_dir() + "/tests/fixtures/ops_warp.safetensors");
   auto it = st.tensors.find(name);
   INFO("fixture tensor " << name);
   REQUIRE(it != st.tensors.end());

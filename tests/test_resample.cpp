@@ -1,6 +1,8 @@
 // upsample_bilinear2x, downsample_area, resize_area: known values, naive loops, gradient
 // checks, PyTorch fixtures and argument errors.
 #include <catch2/catch.hpp>
+
+#include "tests/test_support.h"
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -128,7 +130,7 @@ TEST_CASE("gradcheck: resampling ops", "[gradcheck][resample]") {
 // PyTorch in float64 from the float32 inputs. float64: 1e-13 absolute (values O(1), sums of
 // at most ~60 terms). float32: 1e-6 absolute (a few roundings of O(1) values at eps 6e-8).
 TEST_CASE("resampling matches PyTorch fixtures", "[resample][fixture]") {
-  SafeTensors f = load_safetensors(std::string(SFM_SOURCE_DIR) + "/tests/fixtures/ops_conv.safetensors");
+  SafeTensors f = load_safetensors(sfm::test::source_dir() + "/tests/fixtures/ops_conv.safetensors");
   int cases = 0;
   for (std::string kind : {"upsample", "area"}) {
     for (int i = 0; f.tensors.count(kind + "/" + std::to_string(i) + "/x"); ++i, ++cases) {

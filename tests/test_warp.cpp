@@ -4,6 +4,8 @@
 // (tests/reference/fixture_ops_warp.py), thread-count independence and the error paths.
 #include <catch2/catch.hpp>
 
+#include "tests/test_support.h"
+
 #include <Eigen/Geometry>
 #include <cmath>
 #include <sstream>
@@ -62,7 +64,7 @@ bool finite_everywhere(const Tensor& a) {
 }
 
 const SafeTensors& fixtures() {
-  static SafeTensors st = load_safetensors(std::string(SFM_SOURCE_DIR) + "/tests/fixtures/ops_warp.safetensors");
+  static SafeTensors st = load_safetensors(sfm::test::source_dir() + "/tests/fixtures/ops_warp.safetensors");
   return st;
 }
 Tensor fixture(const std::string& name) {
