@@ -5,7 +5,7 @@
 //   Handwritten      implicit GEMM, FP32 FMA                  (kernels/conv_kernels.h)
 //   HandwrittenTF32  implicit GEMM, TF32 tensor cores (mma.sync m16n8k8), FP32 accumulate; sm_80+
 //   CuDNN            cuDNN, FP32 (FMA math, no TF32), deterministic GEMM-type algorithms (no FFT
-//                    or Winograd), chosen once per shape by cudnnFind* and cached  (kernels/conv_cudnn.cu)
+//                    or Winograd), chosen once per shape from cuDNN's heuristics and cached  (kernels/conv_cudnn.cu)
 //   CuBLAS           im2col + cuBLAS SGEMM (pedantic FP32) + col2im gather  (kernels/conv_cublas.cu)
 // All four are deterministic (bitwise equal results for equal inputs on one device).
 //

@@ -157,7 +157,7 @@ TEST_CASE("gpu conv: every SfMLearner layer, every implementation, all three dir
     SFM_SKIP("no CUDA device");
     return;
   }
-  // SFM_GPU_TESTS_SMALL=1 (set by tests/gpu/run_all.sh for the compute-sanitizer runs, which
+  // SFM_GPU_TESTS_SMALL=1 (for runs under compute-sanitizer, which
   // slow kernels down 10-100x): the same layers at 32x104, every code path still taken.
   const bool small = std::getenv("SFM_GPU_TESTS_SMALL") != nullptr;
   uint64_t seed = 1;
