@@ -15,6 +15,8 @@ struct NpyArray {
 // Throws sfm::Error naming the file on a bad magic, header, dtype ('<f4' or '<f8' only),
 // Fortran order, or a size mismatch.
 NpyArray load_npy(const std::string& path);
+// The same from the file's bytes; `name` is used in the messages (the fuzz target calls it).
+NpyArray parse_npy(const std::string& bytes, const std::string& name);
 void save_npy(const std::string& path, const float* data, const std::vector<int64_t>& shape);
 
 }  // namespace sfm

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 namespace sfm {
@@ -23,21 +24,24 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 }
 
 SafeTensors load_safetensors(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  std::ifstream f(path, std::ios::binary);
   SFM_CHECK(f.good(), path, ": cannot open safetensors file");
-  uint64_t file_size = (uint64_t)f.tellg();
-  f.seekg(0);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  SFM_CHECK(!f.bad(), path, ": read failed");
+  return parse_safetensors(bytes, path);
+}
+
+SafeTensors parse_safetensors(const std::string& bytes, const std::string& path) {
+  const uint64_t file_size = bytes.size();
   SFM_CHECK(file_size >= 8, path, ": truncated safetensors file (", file_size, " bytes, no header length)");
-  unsigned char len_bytes[8];
-  f.read(reinterpret_cast<char*>(len_bytes), 8);
+  const auto* len_bytes = reinterpret_cast<const unsigned char*>(bytes.data());
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
   SFM_CHECK(n <= kMaxSafetensorsHeader, path, ": safetensors header of ", n, " bytes exceeds the ",
             kMaxSafetensorsHeader, "-byte limit");
   SFM_CHECK(8 + n <= file_size, path, ": truncated safetensors file: header says ", n, " bytes but the file has ",
             file_size - 8, " after the length");
-  std::string header(n, '\0');
-  f.read(header.data(), (std::streamsize)n);
+  const std::string header = bytes.substr(8, n);
   json h;
   try {
     h = json::parse(header);
@@ -96,9 +100,7 @@ SafeTensors load_safetensors(const std::string& path) {
               Shape(dims).str(), " of ", dt, " (expected ", numel * dtype_size(dtype), ")");
     spans.push_back({b, en, name});
     Tensor t = Tensor::empty(Shape(dims), dtype, Device::CPU);
-    f.seekg((std::streamoff)(8 + n + b));
-    f.read(static_cast<char*>(t.raw_data()), (std::streamsize)(en - b));
-    SFM_CHECK(f.good(), path, ": read of tensor '", name, "' failed");
+    if (en > b) std::memcpy(t.raw_data(), bytes.data() + 8 + n + b, en - b);
     out.tensors[name] = t;
   }
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& c) { return a.b < c.b; });

@@ -20,6 +20,8 @@ struct SafeTensors {
 // Throws sfm::Error naming the file and the problem (truncated, header too large, bad JSON,
 // unknown dtype, shape/offset mismatch, offsets outside the file, overlapping tensors).
 SafeTensors load_safetensors(const std::string& path);
+// The same from the file's bytes; `name` is used in the messages (the fuzz target calls it).
+SafeTensors parse_safetensors(const std::string& bytes, const std::string& name);
 // Tensors are written in name order (any device; copied to the host). Atomic (tmp + rename).
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});

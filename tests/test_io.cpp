@@ -80,3 +80,42 @@ TEST_CASE("npy: round trip and bad files", "[io]") {
   write_raw(p, b + h + "abcd");
   REQUIRE_THROWS_WITH(load_npy(p), Catch::Contains("float32"));
 }
+
+// A .npy file with the given header dict and data bytes (version 1.0).
+static std::string npy_bytes(const std::string& dict, const std::string& data) {
+  std::string b = std::string("\x93NUMPY\x01\x00", 8);
+  b.push_back((char)(dict.size() & 0xff));
+  b.push_back((char)(dict.size() >> 8));
+  return b + dict + data;
+}
+
+TEST_CASE("npy: shapes that overflow, wrap or are not numbers are refused by name", "[io]") {
+  const std::string p = tmp_path("bad_shape.npy");
+  auto with_shape = [](const std::string& shape, size_t data_bytes) {
+    return npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }", std::string(data_bytes, '\0'));
+  };
+  // 2^32 x 2^32 floats: the product wraps to 0 in 64 bits (a wrap once read an empty array).
+  write_raw(p, with_shape("(4294967296, 4294967296)", 16));
+  REQUIRE_THROWS_WITH(load_npy(p), Catch::Contains(p) && Catch::Contains("needs more data"));
+  // A dimension beyond 64 bits (stoll threw "stoll" before).
+  write_raw(p, with_shape("(99999999999999999999999,)", 16));
+  REQUIRE_THROWS_WITH(load_npy(p), Catch::Contains(p) && Catch::Contains("too large"));
+  // 2^62 elements of 4 bytes: 2^64 bytes, wraps to 0 (accepted as a smaller array before).
+  write_raw(p, with_shape("(1073741824, 1073741824, 4)", 16));
+  REQUIRE_THROWS_WITH(load_npy(p), Catch::Contains(p) && Catch::Contains("needs more data"));
+  // Not a number.
+  write_raw(p, with_shape("(2, x)", 8));
+  REQUIRE_THROWS_WITH(load_npy(p), Catch::Contains(p) && Catch::Contains("'x'") && Catch::Contains("not a non-negative integer"));
+  write_raw(p, with_shape("(-2,)", 8));
+  REQUIRE_THROWS_WITH(load_npy(p), Catch::Contains(p) && Catch::Contains("'-2'"));
+  // Data shorter or longer than the shape says.
+  write_raw(p, with_shape("(3,)", 8));
+  REQUIRE_THROWS_WITH(load_npy(p), Catch::Contains(p) && Catch::Contains("truncated"));
+  write_raw(p, with_shape("(1,)", 8));
+  REQUIRE_THROWS_WITH(load_npy(p), Catch::Contains(p) && Catch::Contains("longer than its shape"));
+  // Still fine: an empty array, a 1-d array with the trailing comma, Python 2's 'L' suffix.
+  write_raw(p, with_shape("(0, 5)", 0));
+  REQUIRE(load_npy(p).data.empty());
+  write_raw(p, with_shape("(2L, 1L)", 8));
+  REQUIRE(load_npy(p).shape == std::vector<int64_t>{2, 1});
+}

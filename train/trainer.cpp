@@ -22,6 +22,7 @@
 #include "models/dispnet.h"
 #include "models/posenet.h"
 #include "models/sfm_loss.h"
+#include "models/sfmlearner.h"
 #include "train/image_util.h"
 #include "train/loader.h"
 #include "train/plot.h"
@@ -43,19 +44,19 @@ void install_stop_signal_handlers() {
 
 namespace {
 
-struct Nets {
-  std::unique_ptr<DispNet> disp;
-  std::unique_ptr<PoseExpNet> pose;
-  std::unique_ptr<Adam> adam;
-};
-
-// srcs [B,S,3,H,W] -> S tensors [B,3,H,W]
-std::vector<Tensor> split_sources(const Tensor& srcs) {
-  std::vector<Tensor> out;
-  const int64_t B = srcs.dim(0), S = srcs.dim(1);
-  for (int64_t s = 0; s < S; ++s)
-    out.push_back(slice_channels(srcs, s, s + 1).view(Shape{B, srcs.dim(2), srcs.dim(3), srcs.dim(4)}));
-  return out;
+// The networks, loss and optimiser of this run, and the step (models/sfmlearner.h): the same
+// unit `sfm bench train` times.
+SfMLearnerOptions model_options(const TrainConfig& cfg, Device dev) {
+  SfMLearnerOptions o;
+  o.device = dev;
+  o.seed = (uint64_t)cfg.i("seed");
+  o.pose = cfg.pose_net();
+  o.loss = cfg.loss();
+  o.adam.lr = cfg.f("lr");
+  o.adam.beta1 = cfg.f("beta1");
+  o.adam.beta2 = cfg.f("beta2");
+  o.adam.weight_decay = cfg.f("weight_decay");
+  return o;
 }
 
 LoaderOptions loader_options(const TrainConfig& cfg, const std::string& split, bool train) {
@@ -76,13 +77,13 @@ LoaderOptions loader_options(const TrainConfig& cfg, const std::string& split, b
   return o;
 }
 
-void save_checkpoint(const std::string& dir, Nets& n, const json& state) {
+void save_checkpoint(const std::string& dir, SfMLearner& n, const json& state) {
   std::string tmp = dir + ".tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  n.disp->save(tmp + "/dispnet.safetensors");
-  n.pose->save(tmp + "/posenet.safetensors");
-  save_safetensors(tmp + "/optimizer.safetensors", n.adam->state());
+  n.dispnet().save(tmp + "/dispnet.safetensors");
+  n.posenet().save(tmp + "/posenet.safetensors");
+  save_safetensors(tmp + "/optimizer.safetensors", n.optimizer().state());
   write_file_atomic(tmp + "/state.json", state.dump(2) + "\n");
   std::string old = dir + ".old";
   fs::remove_all(old);
@@ -99,7 +100,7 @@ struct ValResult {
   int64_t batches = 0;
 };
 
-ValResult validate(const TrainConfig& cfg, Nets& n, DataLoader& val, const LossConfig& lcfg, Device dev,
+ValResult validate(const TrainConfig& cfg, SfMLearner& n, DataLoader& val, const LossConfig& lcfg, Device dev,
                    TensorBoardWriter* tb, int64_t step) {
   NoGradGuard ng;
   ValResult r;
@@ -113,8 +114,8 @@ ValResult validate(const TrainConfig& cfg, Nets& n, DataLoader& val, const LossC
     Batch b = val.next();
     Tensor tgt = b.tgt.to(dev), srcs = b.srcs.to(dev), K = b.K.to(dev);
     std::vector<Tensor> src_list = split_sources(srcs);
-    std::vector<Tensor> disps = n.disp->forward(tgt);
-    PoseExpOutput pe = n.pose->forward(tgt, src_list);
+    std::vector<Tensor> disps = n.dispnet().forward(tgt);
+    PoseExpOutput pe = n.posenet().forward(tgt, src_list);
     LossTerms lt = sfm_loss(tgt, srcs, K, disps, pe, lcfg);
     r.loss += lt.total_value();
     r.photometric += lt.photometric.item();
@@ -191,23 +192,11 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   fs::create_directories(run_dir + "/checkpoints");
   write_file_atomic(run_dir + "/config.json", cfg.resolved().dump(2) + "\n");
 
-  const LossConfig lcfg = cfg.loss();
-  const uint64_t seed = (uint64_t)cfg.i("seed");
-  Nets n;
-  n.disp = std::make_unique<DispNet>(seed * 2 + 1, dev);
-  n.pose = std::make_unique<PoseExpNet>(cfg.pose_net(), seed * 2 + 2, dev);
-  if (!cfg.str("init_disp").empty()) n.disp->load(cfg.str("init_disp"));
-  if (!cfg.str("init_pose").empty()) n.pose->load(cfg.str("init_pose"));
-  std::vector<Tensor> params;
-  std::vector<std::string> names;
-  append_parameters(*n.disp, "dispnet.", params, names);
-  append_parameters(*n.pose, "posenet.", params, names);
-  AdamOptions ao;
-  ao.lr = cfg.f("lr");
-  ao.beta1 = cfg.f("beta1");
-  ao.beta2 = cfg.f("beta2");
-  ao.weight_decay = cfg.f("weight_decay");
-  n.adam = std::make_unique<Adam>(params, names, ao);
+  SfMLearner n(model_options(cfg, dev));
+  const LossConfig& lcfg = n.loss_config();
+  const AdamOptions& ao = n.options().adam;
+  if (!cfg.str("init_disp").empty()) n.dispnet().load(cfg.str("init_disp"));
+  if (!cfg.str("init_pose").empty()) n.posenet().load(cfg.str("init_pose"));
 
   DataLoader loader(data, loader_options(cfg, "train", true));
   std::unique_ptr<DataLoader> val;
@@ -222,9 +211,9 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   std::string latest = run_dir + "/checkpoints/latest", best_dir = run_dir + "/checkpoints/best";
   if (resume) {
     SFM_CHECK(fs::exists(latest + "/state.json"), "sfm train --resume: no checkpoint at ", latest);
-    n.disp->load(latest + "/dispnet.safetensors");
-    n.pose->load(latest + "/posenet.safetensors");
-    n.adam->load_state(load_safetensors(latest + "/optimizer.safetensors").tensors, latest + "/optimizer.safetensors");
+    n.dispnet().load(latest + "/dispnet.safetensors");
+    n.posenet().load(latest + "/posenet.safetensors");
+    n.optimizer().load_state(load_safetensors(latest + "/optimizer.safetensors").tensors, latest + "/optimizer.safetensors");
     std::ifstream f(latest + "/state.json");
     json st = json::parse(f);
     step = st.at("step").get<int64_t>();
@@ -270,11 +259,11 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
       t.data<float>()[0] = std::nanf("");
       tgt = t.to(dev);
     }
-    LossTerms lt;
+    // One step: forward, loss, and (when the loss is finite) backward and Adam; a bad batch
+    // throws before anything is updated, a non-finite loss updates nothing.
+    StepLosses lt;
     try {
-      std::vector<Tensor> disps = n.disp->forward(tgt);
-      PoseExpOutput pe = n.pose->forward(tgt, split_sources(srcs));
-      lt = sfm_loss(tgt, srcs, K, disps, pe, lcfg);
+      lt = n.step(SfMBatch{tgt, srcs, K, SfMBatch::Range::Normalized});
     } catch (const Error& e) {
       res.failed = true;
       res.failure = std::string("step ") + std::to_string(step) + ": " + e.what();
@@ -287,16 +276,14 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
     if (res.failed) {
       json fj{{"step", step}, {"error", res.failure}, {"batch", b.ids}, {"last_good_checkpoint", latest}};
       if (lt.total.defined())
-        fj["loss"] = {{"total", total}, {"photometric", lt.photometric.item()}, {"smoothness", lt.smoothness.item()},
-                      {"explainability", lt.explainability.defined() ? lt.explainability.item() : 0.0}};
+        fj["loss"] = {{"total", total}, {"photometric", lt.photometric_value()}, {"smoothness", lt.smoothness_value()},
+                      {"explainability", lt.explainability_value()}};
       write_file_atomic(run_dir + "/failure.json", fj.dump(2) + "\n");
       std::fprintf(stderr, "\nsfm train: stopping: %s (details in %s/failure.json; last good checkpoint kept in %s)\n",
                    res.failure.c_str(), run_dir.c_str(), latest.c_str());
       break;
     }
-    n.adam->zero_grad();
-    lt.total.backward();
-    n.adam->step();
+    SFM_CHECK(lt.updated, "sfm train: step ", step, " did not update the weights");  // finite loss: always updated
     ++step;
     ++window_steps;
     res.last_loss = total;
@@ -309,9 +296,9 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
       json m{{"step", step},
              {"split", "train"},
              {"loss", total},
-             {"photometric", lt.photometric.item()},
-             {"smoothness", lt.smoothness.item()},
-             {"explainability", lt.explainability.defined() ? lt.explainability.item() : 0.0},
+             {"photometric", lt.photometric_value()},
+             {"smoothness", lt.smoothness_value()},
+             {"explainability", lt.explainability_value()},
              {"lr", ao.lr},
              {"images_per_s", ips},
              {"data_wait_fraction", wait_frac},

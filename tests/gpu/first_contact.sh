@@ -282,7 +282,7 @@ else
   done
 
   # ---------------------------------------------------------------- 5. 50 training steps, CUDA against the CPU (60 s)
-  step "train 50 steps cuda vs cpu" 60 gpu -- "$SFM" bench train --compare-cpu --steps 50 --json "$JSONS/train_compare.json"
+  step "train 50 steps cuda vs cpu" 60 gpu -- "$SFM" bench train --device cuda --compare-cpu --steps 50 --json "$JSONS/train_compare.json"
 
   # ---------------------------------------------------------------- 6. compute-sanitizer (45 + 45 + 30 s)
   # On the quick selftest (one or more cases of every kernel family), with the caching

@@ -1,0 +1,118 @@
+#pragma once
+// One SfMLearner training unit: DispNet, PoseExpNet, the loss configuration, Adam over both
+// networks' parameters, the seed rule, and one training step. `sfm train`, `sfm bench train`
+// and the tests run this same step, so a change to the step changes all of them together.
+//
+// Parameter order and names (the optimiser state file's keys): DispNet's parameters prefixed
+// "dispnet.", then PoseExpNet's prefixed "posenet." (append_parameters), each in registration
+// order. Seed rule: DispNet draws its initial weights from seed*2+1, PoseExpNet from seed*2+2.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/adam.h"
+#include "models/dispnet.h"
+#include "models/posenet.h"
+#include "models/sfm_loss.h"
+
+namespace sfm {
+
+struct SfMLearnerOptions {
+  Device device = Device::CPU;
+  uint64_t seed = 0;         // see dispnet_seed / posenet_seed
+  PoseExpNetConfig pose;     // num_sources = seq_length - 1; explainability = mask_weight > 0
+  LossConfig loss;           // the 'original' preset by default
+  AdamOptions adam;          // lr 2e-4, betas (0.9, 0.999), eps 1e-8, no weight decay
+  static uint64_t dispnet_seed(uint64_t seed) { return seed * 2 + 1; }
+  static uint64_t posenet_seed(uint64_t seed) { return seed * 2 + 2; }
+};
+
+// The benchmark's and the tests' configuration: the 'original' loss with the mask at
+// mask_weight (0: no mask decoder), seq_length frames, Adam lr 2e-4, seed 0.
+SfMLearnerOptions sfmlearner_defaults(Device dev, int seq_length = 3, double mask_weight = 0.2);
+
+// One snippet batch. tgt [B,3,H,W], srcs [B,S,3,H,W], K [B,3,3] at H x W, all on the unit's
+// device. Images are either normalised to [-1,1] (the data loader's output) or raw RGB in
+// [0,255] (then the step normalises them with normalize_images).
+struct SfMBatch {
+  enum class Range { Normalized, Raw255 };
+  Tensor tgt, srcs, K;
+  Range range = Range::Normalized;
+  SfMBatch to(Device dev) const;  // a copy on dev (same range)
+};
+// The batch normalised to [-1,1] (the same batch when it already is).
+SfMBatch normalized(const SfMBatch& b);
+
+// srcs [B,S,3,H,W] -> S views [B,3,H,W] (PoseExpNet's inputs).
+std::vector<Tensor> split_sources(const Tensor& srcs);
+
+// Seeded random snippets made in memory, no files or OpenCV: a smooth random scene in [0,255]
+// (a coarse grid of random colours bilinearly upsampled, plus fine noise), the sources the
+// same scene shifted sideways by a few pixels (as a forward-moving camera sees it) with their
+// own noise, and KITTI-like intrinsics scaled to H x W. Range Raw255, on dev.
+SfMBatch random_batch(int batch, int height, int width, int num_sources, uint64_t seed, Device dev = Device::CPU);
+// KITTI's intrinsics at 128x416 (fx 241.7, cx 204.2, fy 241.7, cy 59.0: the prepared KITTI
+// data of the PyTorch port) scaled to H x W, repeated over the batch: [B,3,3] on dev.
+Tensor kitti_like_intrinsics(int batch, int height, int width, Device dev = Device::CPU);
+
+// Wall times of a step's phases in ms (the device synchronised at each boundary when asked).
+struct StepPhases {
+  double forward = 0, loss = 0, backward = 0, adam = 0;
+};
+
+struct StepControl {
+  // Check that the images and K are finite inside the loss (LossConfig::check_finite; each
+  // check reads a flag back to the host). false for a step captured into a CUDA graph.
+  bool check_inputs = true;
+  // Read the total loss back and skip backward and the Adam step when it is not finite (the
+  // weights and optimiser state stay as they were). false: no host read-back, always update.
+  bool skip_non_finite = true;
+  StepPhases* phases = nullptr;  // when set: synchronise at each phase boundary and time it
+};
+
+// A step's loss terms: detached scalars on the device (holding them keeps no tape alive).
+struct StepLosses {
+  Tensor total, photometric, smoothness, explainability;  // explainability undefined when the mask is off
+  bool updated = false;  // backward and the Adam step ran
+  double total_value() const { return total.item(); }
+  double photometric_value() const { return photometric.item(); }
+  double smoothness_value() const { return smoothness.item(); }
+  double explainability_value() const { return explainability.defined() ? explainability.item() : 0.0; }
+};
+
+class SfMLearner {
+ public:
+  explicit SfMLearner(const SfMLearnerOptions& o);
+  SfMLearner(const SfMLearner&) = delete;
+  SfMLearner& operator=(const SfMLearner&) = delete;
+
+  // One training step: normalise (Raw255 batches), DispNet and PoseExpNet forward, the
+  // four-scale loss, zero_grad, backward, Adam. Throws sfm::Error (naming the input) when the
+  // batch holds NaN/Inf and check_inputs is on; then nothing is updated.
+  StepLosses step(const SfMBatch& b, const StepControl& c = {});
+  // Forward and loss only, with the tape (for counting its nodes, or a custom backward).
+  LossTerms forward_loss(const SfMBatch& b, bool check_inputs = true);
+
+  DispNet& dispnet() { return *disp_; }
+  PoseExpNet& posenet() { return *pose_; }
+  Adam& optimizer() { return *adam_; }
+  const LossConfig& loss_config() const { return opt_.loss; }
+  const SfMLearnerOptions& options() const { return opt_; }
+  Device device() const { return opt_.device; }
+  // Every optimised parameter and its name ("dispnet.conv1.0.weight", ...), Adam's order.
+  const std::vector<Tensor>& parameters() const { return params_; }
+  const std::vector<std::string>& parameter_names() const { return names_; }
+
+ private:
+  LossTerms compute_loss(const SfMBatch& b, bool check_inputs, const std::function<void()>& after_forward);
+  SfMLearnerOptions opt_;
+  std::unique_ptr<DispNet> disp_;
+  std::unique_ptr<PoseExpNet> pose_;
+  std::vector<Tensor> params_;
+  std::vector<std::string> names_;
+  std::unique_ptr<Adam> adam_;
+};
+
+}  // namespace sfm
