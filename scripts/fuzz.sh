@@ -18,9 +18,10 @@ GEN=()
 command -v ninja > /dev/null && GEN+=(-G Ninja)
 command -v ccache > /dev/null && GEN+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  mkdir -p "$BUILD"
   cmake -S . -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-    -DCMAKE_C_COMPILER=clang -DSFM_CUDA=OFF -DSFM_FUZZ=ON > "$BUILD.configure.log" 2>&1 ||
-    { cat "$BUILD.configure.log"; exit 1; }
+    -DCMAKE_C_COMPILER=clang -DSFM_CUDA=OFF -DSFM_FUZZ=ON > "$BUILD/configure.log" 2>&1 ||
+    { cat "$BUILD/configure.log"; exit 1; }
 fi
 cmake --build "$BUILD" -j "$(nproc)" --target fuzz_all
 targets=("$@")

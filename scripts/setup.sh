@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sfm-engine needs (when missing), then configures and builds.
 #   scripts/setup.sh [build-dir] [extra cmake args...]
-# Environment: SFM_WITH_TORCH=1 also installs python3-torch (used to regenerate fixtures).
+# Environment: SFM_WITH_TORCH=1 also installs python3-torch (used to regenerate fixtures);
+# SFM_WITH_FUZZ=1 also installs clang, libFuzzer and libomp (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -9,6 +10,8 @@ shift || true
 
 PKGS="build-essential cmake pkg-config libeigen3-dev nlohmann-json3-dev catch2 libopencv-dev"
 if [ "${SFM_WITH_TORCH:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
+# The fuzzers (scripts/fuzz.sh): clang with libFuzzer and its OpenMP runtime.
+if [ "${SFM_WITH_FUZZ:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev libomp-14-dev"; fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -9,10 +9,12 @@
 #  4. builds a CPU-only AddressSanitizer + UBSan configuration and runs the CPU suite in it.
 # After each suite it prints how many tests really ran and how many were skipped: a skipped
 # test (no GPU, no fixture) is reported by ctest as "Not Run", never as passed.
+# Then the libFuzzer targets (scripts/fuzz.sh: every parser of outside input, a few seconds each).
 # SFM_SKIP_SANITIZE=1 skips step 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then export SFM_WITH_TORCH=${SFM_WITH_TORCH:-1}; fi
+export SFM_WITH_FUZZ=${SFM_WITH_FUZZ:-1}
 scripts/setup.sh build
 
 if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
@@ -51,6 +53,11 @@ rm -rf build/first_contact_dry build/first_contact_dry_work
 [ -d third_party/prebuilt/bin ] || export SFM_BIN_DIR=$PWD/build
 OUT=build/first_contact_dry WORK=build/first_contact_dry_work TOTAL_BUDGET_S=300 tests/gpu/first_contact.sh --dry-run
 tests/gpu/check_dry_run.sh build/first_contact_dry
+
+echo "== fuzzers (build-fuzz/: clang, libFuzzer, ASan + UBSan; ${SFM_FUZZ_SECONDS:-6} s per parser)"
+fuzz_rc=0
+scripts/fuzz.sh || fuzz_rc=$?
+if [ $fuzz_rc = 77 ]; then echo "== fuzzers SKIPPED (no clang)"; elif [ $fuzz_rc != 0 ]; then exit $fuzz_rc; fi
 
 if [ "${SFM_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== sanitizer build (build-asan/: ASan + UBSan, CPU only)"
