@@ -1,6 +1,8 @@
 // sfm demo
 #include "cli/args.h"
 #include "cli/command.h"
+#include "engine/device_runtime.h"
+#include "engine/testing/selftest.h"
 #include "train/demo.h"
 #include "train/trainer.h"
 
@@ -22,7 +24,8 @@ static int demo_main(const std::vector<std::string>& argv) {
       .option("lr", "Adam learning rate", "5e-4")
       .option("seed", "seed for data, weights and order", "1")
       .option("threads", "CPU threads (0 = all)", "0")
-      .flag("force", "replace OUT if it exists");
+      .flag("force", "replace OUT if it exists")
+      .flag("skip-selftest", "do not run the CUDA kernel selftest (sfm selftest --quick) before training");
   if (!a.parse(argv)) return 0;
   DemoOptions o;
   o.out = a.get("out");
@@ -38,6 +41,10 @@ static int demo_main(const std::vector<std::string>& argv) {
   o.seed = (uint64_t)a.get_int("seed");
   o.threads = a.get_int("threads");
   o.force = a.get_flag("force");
+  // On CUDA (run_demo's choice for auto: CUDA when a device is present), refuse to train on a
+  // kernel that fails the quick selftest.
+  const bool cuda = o.device == "cuda" || (o.device == "auto" && cuda_available());
+  if (!a.get_flag("skip-selftest")) testing::require_selftest_pass(cuda ? Device::CUDA : Device::CPU, "sfm demo");
   install_stop_signal_handlers();
   DemoResult r = run_demo(o);
   return r.passed ? 0 : 4;

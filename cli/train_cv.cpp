@@ -4,6 +4,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "engine/testing/selftest.h"
 #include "train/trainer.h"
 
 namespace sfm::cli {
@@ -17,6 +18,7 @@ static int train_main(const std::vector<std::string>& argv) {
       .option("config", "JSON config file")
       .flag("resume", "continue from RUN/checkpoints/latest")
       .flag("list-keys", "print every config key with its default and exit")
+      .flag("skip-selftest", "do not run the CUDA kernel selftest (sfm selftest --quick) before training")
       .allow_extras("any config key, e.g. --steps 1000 --preset pytorch-port --seq-length 5");
   if (!a.parse(argv)) return 0;
   if (a.get_flag("list-keys")) {
@@ -36,6 +38,9 @@ static int train_main(const std::vector<std::string>& argv) {
   if (a.has("config")) cfg.apply_file(a.get("config"));
   if (a.has("data")) cfg.set("data", a.get("data"), "--data");
   for (const auto& [k, v] : a.extras()) cfg.set(k, v, "--" + k);
+  // On CUDA, refuse to train on a kernel that fails the quick selftest.
+  if (!a.get_flag("skip-selftest"))
+    testing::require_selftest_pass(cfg.str("device") == "cuda" ? Device::CUDA : Device::CPU, "sfm train");
   install_stop_signal_handlers();
   TrainResult r = train(cfg, run, resume);
   std::printf("trained steps %lld..%lld, last loss %.5f, %.1f images/s\n", (long long)r.start_step,
