@@ -21,6 +21,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "engine/testing/compare.h"
 #include "engine/device_runtime.h"
 #include "engine/safetensors.h"
 #if SFM_WITH_CUDA
@@ -48,6 +49,8 @@
 #endif
 
 namespace sfm::cli {
+
+using sfm::testing::max_rel_err;
 
 // The options of `sfm bench kernels`, the same in CUDA and CPU-only builds.
 static Args bench_kernels_args() {
@@ -144,20 +147,6 @@ Peaks measure_peaks(int reps) {
   return p;
 }
 
-double rel_err(const std::vector<float>& got, const std::vector<double>& ref) {
-  if (got.size() != ref.size()) return kNaN;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!std::isfinite(got[i])) return kNaN;
-    num = std::max(num, std::fabs((double)got[i] - ref[i]));
-    den = std::max(den, std::fabs(ref[i]));
-  }
-  return den > 0 ? num / den : num;
-}
-double rel_err(const Tensor& got, const std::vector<float>& ref) {
-  return rel_err(got.to_vector(), std::vector<double>(ref.begin(), ref.end()));
-}
-double rel_err(const Tensor& got, const Tensor& ref) { return rel_err(got.to_vector(), ref.to_vector_f64()); }
 
 Tensor nan_gpu(const Shape& s) { return Tensor::full(s, kNaN, DType::F32, Device::CUDA); }
 Tensor gpu(const Tensor& t) { return t.to(DType::F32).to(Device::CUDA); }
@@ -247,8 +236,8 @@ std::array<double, 3> conv_errors(ConvImpl impl, const cuda::ConvLayer& l, const
   g.dy = gpu(r.cpu.dy);
   alloc_outputs(g, l);
   for (int dir = 0; dir < 3; ++dir) conv_run(impl, l, dir, g);
-  return {rel_err(g.y.to_vector(), r.y), rel_err(g.dx.to_vector(), r.dx),
-          std::max(rel_err(g.dw.to_vector(), r.dw), rel_err(g.db.to_vector(), r.db))};
+  return {max_rel_err(g.y.to_vector(), r.y), max_rel_err(g.dx.to_vector(), r.dx),
+          std::max(max_rel_err(g.dw.to_vector(), r.dw), max_rel_err(g.db.to_vector(), r.db))};
 }
 
 int bench_kernels(const std::vector<std::string>& argv) {
@@ -365,7 +354,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
       report(r);
     };
     add_row("relu fwd", 8.0 * n, [&] { cuda::unary_forward(UnaryOp::Relu, x.data<float>(), y.data<float>(), n, 0, 0); },
-            [&] { return rel_err(y, relu(xc)); });
+            [&] { return max_rel_err(y, relu(xc)); });
     add_row("sigmoid bwd", 16.0 * n,
             [&] {
               cuda::unary_backward(UnaryOp::Sigmoid, x.data<float>(), x.data<float>(), g.data<float>(),
@@ -374,19 +363,19 @@ int bench_kernels(const std::vector<std::string>& argv) {
             [&] {
               std::vector<float> xv = xc.to_vector(), gv = gc.to_vector(), r(n);
               for (int64_t i = 0; i < n; ++i) r[i] = math::sigmoid_grad(xv[i], gv[i]);
-              return rel_err(gx, r);
+              return max_rel_err(gx, r);
             });
     add_row("add", 12.0 * n, [&] { cuda::binary_forward(BinaryOp::Add, x.data<float>(), g.data<float>(), y.data<float>(), n); },
-            [&] { return rel_err(y, add(xc, gc)); });
+            [&] { return max_rel_err(y, add(xc, gc)); });
     add_row("sum", 4.0 * n, [&] { cuda::scaled_sum(x.data<float>(), n, 1.0f, out.data<float>()); },
-            [&] { return rel_err(out, sum(xc)); });
+            [&] { return max_rel_err(out, sum(xc)); });
     add_row("concat+slice", 16.0 * n,
             [&] {  // channels [0,16) of x into the first half of y, as concat_channels does
               cuda::copy_blocks(x.data<float>(), 32 * H2 * W2, y.data<float>(), 32 * H2 * W2, 16 * H2 * W2, B);
               cuda::copy_blocks(x.data<float>() + 16 * H2 * W2, 32 * H2 * W2, y.data<float>() + 16 * H2 * W2,
                                 32 * H2 * W2, 16 * H2 * W2, B);
             },
-            [&] { return rel_err(y, xc); });
+            [&] { return max_rel_err(y, xc); });
   }
   {  // Adam over the parameters of both networks
     int64_t total = 0;
@@ -415,7 +404,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
       {
         std::vector<float> P = pc.to_vector(), G = gc.to_vector(), M = mc.to_vector(), V = vc.to_vector();
         for (int64_t i = 0; i < total; ++i) math::adam_update(P[i], G[i], M[i], V[i], lr, b1, b2, eps, 0.0f, c1, c2);
-        r.err = rel_err(p, P);
+        r.err = max_rel_err(p, P);
       }
       r.run = [&] { cuda::adam_multi_tensor(ts, lr, b1, b2, eps, 0.0f, c1, c2); };
       report(r);
@@ -430,7 +419,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
       Row r{"upsample2x fwd", us, "handwritten", 0, nb * 5, Peak::Bandwidth,
             [&] { cuda::upsample2x_forward(x.data<float>(), y.data<float>(), B, H2, W2); }, kNaN};
       r.run();
-      r.err = rel_err(y, upsample_bilinear2x(xc));
+      r.err = max_rel_err(y, upsample_bilinear2x(xc));
       report(r);
     }
     if (wanted("upsample2x bwd", us)) {
@@ -439,7 +428,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
       r.run();
       Tensor xr = xc.clone().set_requires_grad(true);
       upsample_bilinear2x(xr).backward(gc);
-      r.err = rel_err(gx, xr.grad());
+      r.err = max_rel_err(gx, xr.grad());
       report(r);
     }
     Tensor imgc = rand_uniform(Shape{B, 3, H, W}, rng, 0, 1), img = imgc.to(Device::CUDA);
@@ -451,7 +440,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
       Row r{"area downsample", ds, "handwritten", 0, 4.0 * B * 3 * H * W * (1.0 + 1.0 / (f * f)), Peak::Bandwidth,
             [&, f] { cuda::area_forward(img.data<float>(), yd.data<float>(), B * 3, H, W, H / f, W / f); }, kNaN};
       r.run();
-      r.err = rel_err(yd, downsample_area(imgc, f));
+      r.err = max_rel_err(yd, downsample_area(imgc, f));
       report(r);
     }
   }
@@ -513,7 +502,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
                                        gm_c.data());
       // (includes the few pixels where a 1-ulp projection difference flips a bilinear cell;
       // the tests exclude those, see tests/test_gpu_ops.cpp)
-      r.err = std::max({rel_err(gd, gd_c), rel_err(gp, gp_c), rel_err(gm, gm_c)});
+      r.err = std::max({max_rel_err(gd, gd_c), max_rel_err(gp, gp_c), max_rel_err(gm, gm_c)});
       report(r);
     }
     const std::string ws = std::to_string(B) + "x3x" + std::to_string(H) + "x" + std::to_string(W);
@@ -528,7 +517,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
       std::vector<float> oc(B * 3 * plane);
       cpu::inverse_warp_forward<float>(srcs.data(), depth.data(), poses.data(), K.data(), cpu::WarpDims{B, 3, H, W},
                                        Padding::Zeros, RotationMode::Euler, oc.data(), nullptr);
-      r.err = rel_err(out, oc);
+      r.err = max_rel_err(out, oc);
       report(r);
     }
     if (wanted("inverse_warp bwd", ws)) {
@@ -544,7 +533,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
       cpu::inverse_warp_backward<float>(srcs.data(), depth.data(), poses.data(), K.data(), cpu::WarpDims{B, 3, H, W},
                                         Padding::Zeros, RotationMode::Euler, tgt.data(), gs_c.data(), gd_c.data(),
                                         gp_c.data());
-      r.err = std::max({rel_err(gs, gs_c), rel_err(gd, gd_c), rel_err(gp, gp_c)});
+      r.err = std::max({max_rel_err(gs, gs_c), max_rel_err(gd, gd_c), max_rel_err(gp, gp_c)});
       report(r);
     }
     const std::string ss = std::to_string(B) + "x1x" + std::to_string(H) + "x" + std::to_string(W);
@@ -565,7 +554,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
       for (int k = 0; k < 4; ++k) coef[k] = inv[k];
       std::vector<float> gx_c(B * plane);
       cpu::smoothness_backward<float>(depth.data(), B, H, W, coef, gx_c.data());
-      r.err = rel_err(gd, gx_c);
+      r.err = max_rel_err(gd, gx_c);
       report(r);
     }
     const std::string es = std::to_string(B) + "x" + std::to_string(S) + "x" + std::to_string(H) + "x" +

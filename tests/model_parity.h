@@ -3,6 +3,7 @@
 // safetensors fixture: hash-initialised weights, a batch, the reference's outputs, losses,
 // gradients and six-step Adam trajectory), callable on any device with stated bounds. Used by
 // tests/test_models.cpp (CPU) and tests/test_gpu_parity.cpp (CUDA).
+#include "engine/testing/compare.h"
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
@@ -19,14 +20,8 @@
 
 namespace sfm::test {
 
-inline double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    den += (double)b[i] * b[i];
-  }
-  return std::sqrt(num) / std::max(1e-30, std::sqrt(den));
-}
+using sfm::testing::l2_rel_err;
+
 
 
 struct Fixture {
@@ -57,7 +52,7 @@ inline void check_grad(const Fixture& f, const std::string& tag, const std::stri
     std::vector<float> ref = f.at(full).to_vector();
     REQUIRE(ref.size() == g.size());
     std::vector<float> gf(g.begin(), g.end());
-    CHECK(rel_err(gf, ref) < tol);
+    CHECK(l2_rel_err(gf, ref) < tol);
     return;
   }
   std::vector<float> summary = f.at("grad/" + tag + "/summary/" + name).to_vector();
@@ -115,17 +110,17 @@ inline void run_parity(const std::string& path, const ParityBounds& bd, Device d
   // Outputs: relative error < bd.output (1e-4 on the CPU: float32 through ~20 layers: observed ~1e-6).
   for (int s = 0; s < 4; ++s) {
     INFO("disparity scale " << s);
-    CHECK(rel_err(disps[s].to_vector(), f.at("out/disp" + std::to_string(s)).to_vector()) < bd.output);
+    CHECK(l2_rel_err(disps[s].to_vector(), f.at("out/disp" + std::to_string(s)).to_vector()) < bd.output);
   }
   for (bool mask : {false, true}) {
     PoseExpNet pn({2, mask});
     test::hash_init(pn);
     pn.to(dev);
     PoseExpOutput o = pn.forward(tgt, src_list);
-    CHECK(rel_err(o.pose.to_vector(), f.at("out/pose_mask" + std::to_string((int)mask)).to_vector()) < bd.output);
+    CHECK(l2_rel_err(o.pose.to_vector(), f.at("out/pose_mask" + std::to_string((int)mask)).to_vector()) < bd.output);
     for (size_t s = 0; s < o.masks.size(); ++s) {
       INFO("mask scale " << s);
-      CHECK(rel_err(o.masks[s].to_vector(), f.at("out/mask" + std::to_string(s)).to_vector()) < bd.output);
+      CHECK(l2_rel_err(o.masks[s].to_vector(), f.at("out/mask" + std::to_string(s)).to_vector()) < bd.output);
     }
   }
   {
@@ -134,7 +129,7 @@ inline void run_parity(const std::string& path, const ParityBounds& bd, Device d
     sm.to(dev);
     PoseExpOutput o = sm.forward(tgt, src_list);
     for (size_t s = 0; s < o.masks.size(); ++s)
-      CHECK(rel_err(o.masks[s].to_vector(), f.at("out/softmax_mask" + std::to_string(s)).to_vector()) < bd.output);
+      CHECK(l2_rel_err(o.masks[s].to_vector(), f.at("out/softmax_mask" + std::to_string(s)).to_vector()) < bd.output);
   }
   for (std::string preset : {"original", "pytorch-port"}) {
     for (bool mask : {false, true}) {

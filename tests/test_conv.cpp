@@ -3,6 +3,7 @@
 // independence, and the argument errors.
 #include <catch2/catch.hpp>
 
+#include "engine/testing/compare.h"
 #include "tests/test_support.h"
 #include <cmath>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "tests/gradcheck.h"
 
 using namespace sfm;
+using sfm::testing::l2_rel_err;
 using sfm::test::grad_input;
 
 namespace {
@@ -121,16 +123,6 @@ struct Naive {
   }
 };
 
-// ||a - b|| / ||b|| (L2), or ||a - b|| when b is all zeros.
-double rel_err(const Vec& a, const Vec& b) {
-  REQUIRE(a.size() == b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (a[i] - b[i]) * (a[i] - b[i]);
-    den += b[i] * b[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
 
 Shape wshape(const ConvCfg& c, bool transposed) {
   return transposed ? Shape{c.C, c.O, c.k, c.k} : Shape{c.O, c.C, c.k, c.k};
@@ -152,14 +144,14 @@ void check_against_naive(const ConvCfg& c, bool transposed, DType t, double tol)
   REQUIRE(y.shape() == Shape{c.N, c.O, nv.Ho, nv.Wo});
   Vec xr = x.to_vector_f64(), wr = w.to_vector_f64(), br = c.bias ? b.to_vector_f64() : Vec{};
   Vec yr = nv.forward(xr, wr, br);
-  CHECK(rel_err(y.to_vector_f64(), yr) < tol);
+  CHECK(l2_rel_err(y.to_vector_f64(), yr) < tol);
   Tensor gy = rand_uniform(y.shape(), rng, -1, 1, t);
   y.backward(gy);
   Vec gx, gw, gb;
   nv.backward(xr, wr, yr, gy.to_vector_f64(), gx, gw, gb);
-  CHECK(rel_err(x.grad().to_vector_f64(), gx) < tol);
-  CHECK(rel_err(w.grad().to_vector_f64(), gw) < tol);
-  if (c.bias) CHECK(rel_err(b.grad().to_vector_f64(), gb) < tol);
+  CHECK(l2_rel_err(x.grad().to_vector_f64(), gx) < tol);
+  CHECK(l2_rel_err(w.grad().to_vector_f64(), gw) < tol);
+  if (c.bias) CHECK(l2_rel_err(b.grad().to_vector_f64(), gb) < tol);
 }
 
 // Geometries that reach every path of the CPU plan (engine/cpu/conv.cpp; blocks of 2^18
@@ -285,11 +277,11 @@ TEST_CASE("conv2d and conv_transpose2d match PyTorch fixtures", "[conv][fixture]
         Tensor b = has_b ? f.tensors.at(key + "b").to(t).clone().set_requires_grad(true) : Tensor();
         Tensor y = transposed ? conv_transpose2d(x, w, b, s, p, op_pad, act) : conv2d(x, w, b, s, p, act);
         REQUIRE(y.shape() == f.tensors.at(key + "y").shape());
-        CHECK(rel_err(y.to_vector_f64(), f.tensors.at(key + "y").to_vector_f64()) < tol);
+        CHECK(l2_rel_err(y.to_vector_f64(), f.tensors.at(key + "y").to_vector_f64()) < tol);
         y.backward(f.tensors.at(key + "gy").to(t));
-        CHECK(rel_err(x.grad().to_vector_f64(), f.tensors.at(key + "gx").to_vector_f64()) < tol);
-        CHECK(rel_err(w.grad().to_vector_f64(), f.tensors.at(key + "gw").to_vector_f64()) < tol);
-        if (has_b) CHECK(rel_err(b.grad().to_vector_f64(), f.tensors.at(key + "gb").to_vector_f64()) < tol);
+        CHECK(l2_rel_err(x.grad().to_vector_f64(), f.tensors.at(key + "gx").to_vector_f64()) < tol);
+        CHECK(l2_rel_err(w.grad().to_vector_f64(), f.tensors.at(key + "gw").to_vector_f64()) < tol);
+        if (has_b) CHECK(l2_rel_err(b.grad().to_vector_f64(), f.tensors.at(key + "gb").to_vector_f64()) < tol);
       }
     }
   }

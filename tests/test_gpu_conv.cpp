@@ -28,6 +28,7 @@
 
 #include <unistd.h>
 
+#include "engine/testing/compare.h"
 #include "engine/device_runtime.h"
 #if SFM_WITH_CUDA
 #include "kernels/conv.h"  // first: includes elementwise_math.h before engine/ops.h
@@ -38,21 +39,11 @@
 #include "engine/rng.h"
 
 using namespace sfm;
+using sfm::testing::max_rel_err;
 
 #if SFM_WITH_CUDA
 namespace {
 
-double rel_err(const Tensor& got, const std::vector<double>& ref) {
-  std::vector<float> g = got.to_vector();
-  if (g.size() != ref.size()) return std::numeric_limits<double>::quiet_NaN();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!std::isfinite(g[i])) return std::numeric_limits<double>::quiet_NaN();
-    num = std::max(num, std::fabs((double)g[i] - ref[i]));
-    den = std::max(den, std::fabs(ref[i]));
-  }
-  return den > 0 ? num / den : num;
-}
 bool same_bits(const Tensor& a, const Tensor& b) {
   std::vector<float> x = a.to_vector(), y = b.to_vector();
   return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * 4) == 0;
@@ -133,8 +124,8 @@ void check_layer(const cuda::ConvLayer& l, uint64_t seed) {
                                      l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
       }
     }
-    const double ey = rel_err(y[0], r.y), ex = rel_err(dx[0], r.dx), ew = rel_err(dw[0], r.dw),
-                 eb = rel_err(db[0], r.db);
+    const double ey = max_rel_err(y[0], r.y), ex = max_rel_err(dx[0], r.dx), ew = max_rel_err(dw[0], r.dw),
+                 eb = max_rel_err(db[0], r.db);
     std::printf("gpu conv %-22s %-12s fwd %.2e  bwd-data %.2e  bwd-weight %.2e  bias %.2e\n", l.name.c_str(),
                 conv_impl_name(impl), ey, ex, ew, eb);
     CHECK(ey <= tol);

@@ -51,6 +51,7 @@
 
 #include "engine/math/elementwise_math.h"  // before engine/ops.h (see engine/math/conv_math.h)
 
+#include "engine/testing/compare.h"
 #include "engine/adam.h"
 #include "engine/autograd.h"
 #include "engine/device_runtime.h"
@@ -65,6 +66,7 @@
 #endif
 
 using namespace sfm;
+using sfm::testing::max_rel_err;
 
 #define SFM_DISPATCH_GPU_OR_SKIP()     \
   do {                                 \
@@ -78,20 +80,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-double rel_err(const std::vector<double>& got, const std::vector<double>& ref) {
-  if (got.size() != ref.size()) return kNaN;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!std::isfinite(got[i])) return kNaN;
-    num = std::max(num, std::fabs(got[i] - ref[i]));
-    den = std::max(den, std::fabs(ref[i]));
-  }
-  return den > 0 ? num / den : num;
-}
-double rel_err(const Tensor& got, const Tensor& ref) {
-  if (!got.defined() || !ref.defined()) return kNaN;
-  return rel_err(got.to_vector_f64(), ref.to_vector_f64());
-}
 // Sums of squares of (got - ref) and of ref, added to *num and *den (NaN when a value is not
 // finite or a tensor is missing): for L2-norm relative errors.
 void add_l2(const Tensor& got, const Tensor& ref, double* num, double* den) {
@@ -226,10 +214,10 @@ void check_convolutions(Device dut) {
         dx[r] = xd.grad(), dw[r] = wd.grad(), db[r] = bd.grad();
       }
       CHECK(y[0].shape() == y64.shape());
-      CHECK(rel_err(y[0], y64) <= tol);
-      CHECK(rel_err(dx[0], x64.grad()) <= tol);
-      CHECK(rel_err(dw[0], w64.grad()) <= tol);
-      CHECK(rel_err(db[0], b64.grad()) <= tol);
+      CHECK(max_rel_err(y[0], y64) <= tol);
+      CHECK(max_rel_err(dx[0], x64.grad()) <= tol);
+      CHECK(max_rel_err(dw[0], w64.grad()) <= tol);
+      CHECK(max_rel_err(db[0], b64.grad()) <= tol);
       // Deterministic: the same inputs give the same bits.
       CHECK(same_bits(y[0], y[1]));
       CHECK(same_bits(dx[0], dx[1]));
@@ -258,8 +246,8 @@ void check_resampling(Device dut) {
     poison_next(s, dut);
     yd.backward(on(g, dut));
     CHECK(yd.shape() == yc.shape());
-    CHECK(rel_err(yd, yc) <= 1e-6);
-    CHECK(rel_err(xd.grad(), xc.grad()) <= 1e-6);
+    CHECK(max_rel_err(yd, yc) <= 1e-6);
+    CHECK(max_rel_err(xd.grad(), xc.grad()) <= 1e-6);
   };
   // disparity heads (1/8 -> 1/4 of 64x208 and an odd map)
   check(
@@ -368,9 +356,9 @@ void check_inverse_warp(Device dut) {
     // The same float arithmetic on both sides (contraction differences only): 1e-5.
     CHECK(rel_err_skip(od, oc, risky, C, plane) <= 1e-5);
     CHECK(rel_err_skip(vd, vc, risky, 1, plane) == 0.0);
-    CHECK(rel_err(sd_.grad(), sc_.grad()) <= 1e-5);  // GPU: exact fixed-point scatter; CPU: float sums
-    CHECK(rel_err(dd_.grad(), dc_.grad()) <= 1e-5);
-    CHECK(rel_err(pd_.grad(), pc_.grad()) <= 1e-5);  // sums over all pixels, in double on both, other grouping
+    CHECK(max_rel_err(sd_.grad(), sc_.grad()) <= 1e-5);  // GPU: exact fixed-point scatter; CPU: float sums
+    CHECK(max_rel_err(dd_.grad(), dc_.grad()) <= 1e-5);
+    CHECK(max_rel_err(pd_.grad(), pc_.grad()) <= 1e-5);  // sums over all pixels, in double on both, other grouping
   }
 }
 
@@ -401,10 +389,10 @@ void check_photometric(Device dut) {
     const Tensor ld = run(dut, dd, pd, md);
     const Tensor ld2 = run(dut, dd, pd, md);
     // A mean of 4e4 terms, the same float arithmetic each, summed in double on both: 1e-6.
-    CHECK(rel_err(ld, lc) <= 1e-6);
+    CHECK(max_rel_err(ld, lc) <= 1e-6);
     CHECK(same_bits(ld, ld2));
-    CHECK(rel_err(dd.grad(), dc.grad()) <= 1e-5);
-    CHECK(rel_err(pd.grad(), pc.grad()) <= 1e-5);
+    CHECK(max_rel_err(dd.grad(), dc.grad()) <= 1e-5);
+    CHECK(max_rel_err(pd.grad(), pc.grad()) <= 1e-5);
     // dL/dmask is |tgt - warp| (times the validity), discontinuous at the risky pixels.
     CHECK(rel_err_skip(md.grad(), mc.grad(), risky, 1, plane) <= 1e-5);
   }
@@ -421,8 +409,8 @@ void check_regularisers(Device dut) {
     Tensor ld = f(xd);
     mul_scalar(lc, 1.3).backward();
     mul_scalar(ld, 1.3).backward();
-    CHECK(rel_err(ld, lc) <= tol);
-    CHECK(rel_err(xd.grad(), xc.grad()) <= tol);
+    CHECK(max_rel_err(ld, lc) <= tol);
+    CHECK(max_rel_err(xd.grad(), xc.grad()) <= tol);
   };
   // Smoothness: sums and differences only (bitwise equal terms), reduced in double: 1e-6.
   for (Shape s : {Shape{2, 1, 32, 104}, Shape{2, 1, 4, 13}, Shape{3, 1, 1, 9}})
@@ -494,11 +482,11 @@ void check_networks_and_adam(Device dut) {
   // float32 on both sides, ~1e-6 per layer through 14 layers: 1e-4.
   for (size_t s = 0; s < oc.disps.size(); ++s) {
     INFO("disparity scale " << s);
-    CHECK(rel_err(od.disps[s], oc.disps[s]) <= 1e-4);
-    CHECK(rel_err(od.masks[s], oc.masks[s]) <= 1e-4);
+    CHECK(max_rel_err(od.disps[s], oc.disps[s]) <= 1e-4);
+    CHECK(max_rel_err(od.masks[s], oc.masks[s]) <= 1e-4);
   }
-  CHECK(rel_err(od.pose, oc.pose) <= 1e-4);
-  CHECK(rel_err(od.loss, oc.loss) <= 1e-4);
+  CHECK(max_rel_err(od.pose, oc.pose) <= 1e-4);
+  CHECK(max_rel_err(od.loss, oc.loss) <= 1e-4);
   // Gradients (see the header: kinks make single tensors sensitive to rounding): all together
   // within 1e-3, each tensor within 0.1, both relative in the L2 norm.
   double num = 0, den = 0;
@@ -516,9 +504,9 @@ void check_networks_and_adam(Device dut) {
   const auto sc = ac.state(), sd = ad.state();
   for (size_t i = 0; i < nc.params.size(); ++i) {
     INFO("Adam on " << nc.names[i]);
-    CHECK(rel_err(nd.params[i].detach(), nc.params[i].detach()) <= 1e-6);
-    CHECK(rel_err(sd.at(nc.names[i] + ".exp_avg"), sc.at(nc.names[i] + ".exp_avg")) <= 1e-6);
-    CHECK(rel_err(sd.at(nc.names[i] + ".exp_avg_sq"), sc.at(nc.names[i] + ".exp_avg_sq")) <= 1e-6);
+    CHECK(max_rel_err(nd.params[i].detach(), nc.params[i].detach()) <= 1e-6);
+    CHECK(max_rel_err(sd.at(nc.names[i] + ".exp_avg"), sc.at(nc.names[i] + ".exp_avg")) <= 1e-6);
+    CHECK(max_rel_err(sd.at(nc.names[i] + ".exp_avg_sq"), sc.at(nc.names[i] + ".exp_avg_sq")) <= 1e-6);
   }
 }
 

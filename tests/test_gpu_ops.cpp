@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/testing/compare.h"
 #include "engine/device_runtime.h"
 #include "engine/math/elementwise_math.h"  // before engine/ops.h (see engine/math/conv_math.h)
 #if SFM_WITH_CUDA
@@ -38,6 +39,7 @@
 #include "engine/rng.h"
 
 using namespace sfm;
+using sfm::testing::max_rel_err;
 
 #define SFM_GPU_OR_SKIP()                  \
   do {                                     \
@@ -50,20 +52,6 @@ using namespace sfm;
 #if SFM_WITH_CUDA
 namespace {
 
-double rel_err(const std::vector<float>& g, const std::vector<double>& ref) {
-  if (g.size() != ref.size()) return std::numeric_limits<double>::quiet_NaN();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!std::isfinite(g[i])) return std::numeric_limits<double>::quiet_NaN();
-    num = std::max(num, std::fabs((double)g[i] - ref[i]));
-    den = std::max(den, std::fabs(ref[i]));
-  }
-  return den > 0 ? num / den : num;
-}
-double rel_err(const Tensor& got, const Tensor& ref) { return rel_err(got.to_vector(), ref.to_vector_f64()); }
-double rel_err(const Tensor& got, const std::vector<float>& ref) {
-  return rel_err(got.to_vector(), std::vector<double>(ref.begin(), ref.end()));
-}
 bool same_bits(const Tensor& a, const Tensor& b) {
   std::vector<float> x = a.to_vector(), y = b.to_vector();
   return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * 4) == 0;
@@ -155,9 +143,9 @@ TEST_CASE("gpu ops: elementwise forward and backward match the CPU", "[gpu]") {
     sum(mul(out_c, wc)).backward();
     sum(mul(out_g, wc.to(Device::CUDA))).backward();
     // Device transcendental functions differ from the host's by an ulp or two: 1e-5.
-    CHECK(rel_err(out_g, out_c) <= 1e-5);
-    CHECK(rel_err(a_g.grad(), a_c.grad()) <= 1e-5);
-    if (b_c.grad().defined()) CHECK(rel_err(b_g.grad(), b_c.grad()) <= 1e-5);
+    CHECK(max_rel_err(out_g, out_c) <= 1e-5);
+    CHECK(max_rel_err(a_g.grad(), a_c.grad()) <= 1e-5);
+    if (b_c.grad().defined()) CHECK(max_rel_err(b_g.grad(), b_c.grad()) <= 1e-5);
   }
 #else
   SFM_SKIP("this build has no CUDA backend");
@@ -209,15 +197,15 @@ TEST_CASE("gpu ops: sum, mean, mean_hw are deterministic and match the CPU", "[g
     Tensor tc = t.clone().set_requires_grad(true), tg = t.to(Device::CUDA).set_requires_grad(true);
     poison_next(Shape{t.dim(0), t.dim(1)});
     Tensor mc = mean_hw(tc), mg = mean_hw(tg);
-    CHECK(rel_err(mg, mc) <= 1e-6);
+    CHECK(max_rel_err(mg, mc) <= 1e-6);
     Tensor w = rand_uniform(mc.shape(), rng, -1, 1);
     sum(mul(mc, w)).backward();
     sum(mul(mg, w.to(Device::CUDA))).backward();
-    CHECK(rel_err(tg.grad(), tc.grad()) <= 1e-6);
+    CHECK(max_rel_err(tg.grad(), tc.grad()) <= 1e-6);
     Tensor gc = tc.clone().set_requires_grad(true), gg = tg.detach().set_requires_grad(true);
     mean(gc).backward();
     mean(gg).backward();
-    CHECK(rel_err(gg.grad(), gc.grad()) <= 1e-6);
+    CHECK(max_rel_err(gg.grad(), gc.grad()) <= 1e-6);
   }
 #else
   SFM_SKIP("this build has no CUDA backend");
@@ -260,9 +248,9 @@ TEST_CASE("gpu ops: fused multi-tensor Adam matches the CPU loop", "[gpu]") {
   // contraction may differ: 1e-6.
   auto sc = ac.state(), sg = ag.state();
   for (size_t i = 0; i < shapes.size(); ++i) {
-    CHECK(rel_err(pg[i].detach(), pc[i].detach()) <= 1e-6);
-    CHECK(rel_err(sg[names[i] + ".exp_avg"], sc[names[i] + ".exp_avg"]) <= 1e-6);
-    CHECK(rel_err(sg[names[i] + ".exp_avg_sq"], sc[names[i] + ".exp_avg_sq"]) <= 1e-6);
+    CHECK(max_rel_err(pg[i].detach(), pc[i].detach()) <= 1e-6);
+    CHECK(max_rel_err(sg[names[i] + ".exp_avg"], sc[names[i] + ".exp_avg"]) <= 1e-6);
+    CHECK(max_rel_err(sg[names[i] + ".exp_avg_sq"], sc[names[i] + ".exp_avg_sq"]) <= 1e-6);
   }
 #else
   SFM_SKIP("this build has no CUDA backend");
@@ -288,8 +276,8 @@ TEST_CASE("gpu kernels: resampling matches the CPU ops (float64)", "[gpu]") {
     cuda::upsample2x_backward(gg.data<float>(), go2.data<float>(), planes, s[2], s[3]);
     INFO("upsample " << s.str());
     // weights are multiples of 1/4 (exact); at most 16 float products per value: 1e-6.
-    CHECK(rel_err(yo, y) <= 1e-6);
-    CHECK(rel_err(go, x.grad()) <= 1e-6);
+    CHECK(max_rel_err(yo, y) <= 1e-6);
+    CHECK(max_rel_err(go, x.grad()) <= 1e-6);
     CHECK(same_bits(yo, yo2));
     CHECK(same_bits(go, go2));
   }
@@ -306,8 +294,8 @@ TEST_CASE("gpu kernels: resampling matches the CPU ops (float64)", "[gpu]") {
     cuda::area_backward(gg.data<float>(), go.data<float>(), 12, 128, 416, h, w);
     INFO("area 128x416 -> " << h << "x" << w);
     // Bins of up to 64 float additions and one division: 1e-6.
-    CHECK(rel_err(yo, y) <= 1e-6);
-    CHECK(rel_err(go, x.grad()) <= 1e-6);
+    CHECK(max_rel_err(yo, y) <= 1e-6);
+    CHECK(max_rel_err(go, x.grad()) <= 1e-6);
   }
 #else
   SFM_SKIP("this build has no CUDA backend");
@@ -436,9 +424,9 @@ TEST_CASE("gpu kernels: inverse_warp and pose_vec2mat match the CPU loops at 128
       // same float arithmetic on both sides, contraction differences only: 1e-5.
       CHECK(rel_err_skip(out.to_vector(), out_c, risky, C, plane) <= 1e-5);
       CHECK(rel_err_skip(val.to_vector(), val_c, risky, 1, plane) == 0.0);
-      CHECK(rel_err(gd, gd_c) <= 1e-5);
-      CHECK(rel_err(gs, gs_c) <= 1e-5);  // CPU: float sums in pixel order; GPU: exact fixed point
-      CHECK(rel_err(gp, gp_c) <= 1e-5);  // double sums, other grouping
+      CHECK(max_rel_err(gd, gd_c) <= 1e-5);
+      CHECK(max_rel_err(gs, gs_c) <= 1e-5);  // CPU: float sums in pixel order; GPU: exact fixed point
+      CHECK(max_rel_err(gp, gp_c) <= 1e-5);  // double sums, other grouping
       CHECK(same_bits(gp, gp2));         // the pose gradient does not depend on what else is asked
     }
   // pose_vec2mat
@@ -453,8 +441,8 @@ TEST_CASE("gpu kernels: inverse_warp and pose_vec2mat match the CPU loops at 128
     Tensor pg = gpu_vec(pose), gg = gpu_vec(gRt), Rt = nan_gpu(Shape{60}), gp = nan_gpu(Shape{30});
     cuda::pose_vec2mat_forward(pg.data<float>(), 5, rot, Rt.data<float>());
     cuda::pose_vec2mat_backward(pg.data<float>(), gg.data<float>(), 5, rot, gp.data<float>());
-    CHECK(rel_err(Rt, Rt_c) <= 1e-6);  // device sinf/cosf within 2 ulp of the host's
-    CHECK(rel_err(gp, gp_c) <= 1e-5);
+    CHECK(max_rel_err(Rt, Rt_c) <= 1e-6);  // device sinf/cosf within 2 ulp of the host's
+    CHECK(max_rel_err(gp, gp_c) <= 1e-5);
   }
 #else
   SFM_SKIP("this build has no CUDA backend");
@@ -502,9 +490,9 @@ TEST_CASE("gpu kernels: fused photometric loss matches the CPU loops at 128x416"
     CHECK(std::fabs(loss.item() - loss_c) <= 1e-6 * std::fabs(loss_c));
     CHECK(same_bits(loss, loss2));
     CHECK(rel_err_skip(warped.to_vector(), warped_c, risky, C, plane) <= 1e-5);
-    CHECK(rel_err(gd, gd_c) <= 1e-5);
-    CHECK(rel_err(gp, gp_c) <= 1e-5);
-    CHECK(rel_err(gm, gm_c) <= 1e-5);
+    CHECK(max_rel_err(gd, gd_c) <= 1e-5);
+    CHECK(max_rel_err(gp, gp_c) <= 1e-5);
+    CHECK(max_rel_err(gm, gm_c) <= 1e-5);
   }
 #else
   SFM_SKIP("this build has no CUDA backend");
@@ -540,13 +528,13 @@ TEST_CASE("gpu kernels: smoothness and explainability losses match the CPU loops
     // The terms are sums and differences only (bitwise equal on both), summed in double: 1e-6.
     CHECK(std::fabs(loss.item() - ref) <= 1e-6 * std::fabs(ref));
     CHECK(same_bits(loss, loss2));
-    CHECK(rel_err(gx, gx_c) <= 1e-6);
+    CHECK(max_rel_err(gx, gx_c) <= 1e-6);
     // value and gradient in one pass, then scaled by the upstream gradient (an ulp apart)
     Tensor loss3 = nan_gpu(Shape{1}), gx3 = nan_gpu(gx.shape());
     cuda::smoothness_value_and_grad(xg.data<float>(), planes, H, W, inv, loss3.data<float>(), gx3.data<float>());
     cuda::scale_by_scalar(gx3.data<float>(), gg.data<float>(), gx3.data<float>(), gx3.numel());
     CHECK(same_bits(loss3, loss));
-    CHECK(rel_err(gx3, gx_c) <= 1e-6);
+    CHECK(max_rel_err(gx3, gx_c) <= 1e-6);
   }
   const int64_t B = 4, S = 2, hw = 128 * 416, n = B * S * hw;
   std::vector<float> m(n), logits(2 * n), gy(n);
@@ -565,12 +553,12 @@ TEST_CASE("gpu kernels: smoothness and explainability losses match the CPU loops
     std::vector<float> gm_c(n);
     cpu::explainability_backward<float>(m.data(), n, (float)((double)g / (double)n), gm_c.data());
     CHECK(std::fabs(loss.item() - ref) <= 1e-6 * std::fabs(ref));
-    CHECK(rel_err(gm, gm_c) <= 1e-5);
+    CHECK(max_rel_err(gm, gm_c) <= 1e-5);
     Tensor loss3 = nan_gpu(Shape{1}), gm3 = nan_gpu(Shape{n});
     cuda::explainability_value_and_grad(mg.data<float>(), n, loss3.data<float>(), gm3.data<float>());
     cuda::scale_by_scalar(gm3.data<float>(), gg.data<float>(), gm3.data<float>(), n);
     CHECK(same_bits(loss3, loss));
-    CHECK(rel_err(gm3, gm_c) <= 1e-5);
+    CHECK(max_rel_err(gm3, gm_c) <= 1e-5);
   }
   {
     Tensor loss = nan_gpu(Shape{1}), gl = nan_gpu(Shape{2 * n}), mk = nan_gpu(Shape{n}), gml = nan_gpu(Shape{2 * n});
@@ -584,9 +572,9 @@ TEST_CASE("gpu kernels: smoothness and explainability losses match the CPU loops
     cpu::pairs_mask_forward<float>(logits.data(), B, S, hw, mk_c.data());
     cpu::pairs_mask_backward<float>(mk_c.data(), gy.data(), B, S, hw, gml_c.data());
     CHECK(std::fabs(loss.item() - ref) <= 1e-6 * std::fabs(ref));
-    CHECK(rel_err(gl, gl_c) <= 1e-5);
-    CHECK(rel_err(mk, mk_c) <= 1e-5);
-    CHECK(rel_err(gml, gml_c) <= 1e-5);
+    CHECK(max_rel_err(gl, gl_c) <= 1e-5);
+    CHECK(max_rel_err(mk, mk_c) <= 1e-5);
+    CHECK(max_rel_err(gml, gml_c) <= 1e-5);
   }
 #else
   SFM_SKIP("this build has no CUDA backend");

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/testing/compare.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 
@@ -86,7 +87,7 @@ double rel_err(const Tensor& got, const Tensor& ref, std::string* why) {
     return kNaN;
   }
   const std::vector<double> g = got.to_vector_f64(), r = ref.to_vector_f64();
-  double num = 0, den = 0;
+  // The shared rule (engine/testing/compare.h); first say which element is not finite.
   for (size_t i = 0; i < g.size(); ++i) {
     if (!std::isfinite(r[i])) {
       *why = "reference not finite";
@@ -96,10 +97,8 @@ double rel_err(const Tensor& got, const Tensor& ref, std::string* why) {
       *why = "element " + std::to_string(i) + " not finite (unwritten?)";
       return kNaN;
     }
-    num = std::max(num, std::fabs(g[i] - r[i]));
-    den = std::max(den, std::fabs(r[i]));
   }
-  return den > 0 ? num / den : num;
+  return testing::max_rel_err(g, r);
 }
 
 bool same_bits(const Tensor& a, const Tensor& b) {
