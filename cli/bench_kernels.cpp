@@ -28,7 +28,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include "kernels/conv.h"  // first: elementwise_math.h before engine/ops.h
+#include "engine/math/conv_math.h"
+#include "kernels/conv.h"
 #include "kernels/adam.h"
 #include "kernels/cuda_check.h"
 #include "kernels/elementwise.h"
@@ -481,7 +482,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
             kNaN};
       r.run();
       const double ref = cpu::photometric_forward<float>(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(),
-                                                         mask.data(), cpu::PhotometricDims{B, S, 3, H, W}, opt,
+                                                         mask.data(), PhotometricDims{B, S, 3, H, W}, opt,
                                                          nullptr);
       r.err = std::fabs(loss.item() - ref) / std::fabs(ref);
       report(r);
@@ -498,7 +499,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
       r.run();
       std::vector<float> gd_c(B * plane), gp_c(B * S * 6), gm_c(B * S * plane);
       cpu::photometric_backward<float>(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(), mask.data(),
-                                       cpu::PhotometricDims{B, S, 3, H, W}, opt, 1.0f, gd_c.data(), gp_c.data(),
+                                       PhotometricDims{B, S, 3, H, W}, opt, 1.0f, gd_c.data(), gp_c.data(),
                                        gm_c.data());
       // (includes the few pixels where a 1-ulp projection difference flips a bilinear cell;
       // the tests exclude those, see tests/test_gpu_ops.cpp)
@@ -515,7 +516,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
             kNaN};
       r.run();
       std::vector<float> oc(B * 3 * plane);
-      cpu::inverse_warp_forward<float>(srcs.data(), depth.data(), poses.data(), K.data(), cpu::WarpDims{B, 3, H, W},
+      cpu::inverse_warp_forward<float>(srcs.data(), depth.data(), poses.data(), K.data(), WarpDims{B, 3, H, W},
                                        Padding::Zeros, RotationMode::Euler, oc.data(), nullptr);
       r.err = max_rel_err(out, oc);
       report(r);
@@ -530,7 +531,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
             kNaN};
       r.run();
       std::vector<float> gs_c(B * 3 * plane), gd_c(B * plane), gp_c(B * 6);
-      cpu::inverse_warp_backward<float>(srcs.data(), depth.data(), poses.data(), K.data(), cpu::WarpDims{B, 3, H, W},
+      cpu::inverse_warp_backward<float>(srcs.data(), depth.data(), poses.data(), K.data(), WarpDims{B, 3, H, W},
                                         Padding::Zeros, RotationMode::Euler, tgt.data(), gs_c.data(), gd_c.data(),
                                         gp_c.data());
       r.err = std::max({max_rel_err(gs, gs_c), max_rel_err(gd, gd_c), max_rel_err(gp, gp_c)});

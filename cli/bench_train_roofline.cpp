@@ -1,7 +1,7 @@
 // The roofline of one SfMLearner training iteration and the DRAM traffic the implementation
 // moves beyond it, computed from the layer shapes (kernels/sfm_layers.h, host-only): the
 // analysis half of `sfm bench train --roofline`.
-#include "kernels/sfm_layers.h"  // first: elementwise_math.h before engine/ops.h
+#include "kernels/sfm_layers.h"
 
 #include <algorithm>
 #include <cstdio>

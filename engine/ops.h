@@ -14,17 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "engine/op_types.h"
 #include "engine/tensor.h"
 
 namespace sfm {
 
-enum class Activation { None, ReLU, Sigmoid };
-
-// Convolution implementation on CUDA; the CPU always uses im2col + Eigen GEMM.
-enum class ConvImpl { Handwritten, HandwrittenTF32, CuDNN, CuBLAS };
+// Activation, ConvImpl (and conv_impl_name), RotationMode, Padding, PhotometricOptions and the
+// dims structs: engine/op_types.h.
 void set_conv_impl(ConvImpl impl);
 ConvImpl conv_impl();
-const char* conv_impl_name(ConvImpl impl);
 ConvImpl parse_conv_impl(const std::string& s);  // "handwritten" | "tf32" | "cudnn" | "cublas"
 
 // ---------------------------------------------------------------- convolution (ops_conv.cpp)
@@ -81,8 +79,6 @@ Tensor downsample_area(const Tensor& x, int factor);
 Tensor resize_area(const Tensor& x, int64_t h, int64_t w);
 
 // ---------------------------------------------------------------- geometry (ops_warp.cpp)
-enum class RotationMode { Euler, Quat };
-enum class Padding { Zeros, Border };
 // pose [B,6] (tx,ty,tz,rx,ry,rz) -> [B,3,4] = [R|t]. Euler: R = Rx*Ry*Rz.
 // Quat: (rx,ry,rz) are the vector part of a quaternion with real part 1, normalised.
 Tensor pose_vec2mat(const Tensor& pose, RotationMode mode = RotationMode::Euler);
@@ -98,13 +94,6 @@ Tensor inverse_warp(const Tensor& src, const Tensor& depth, const Tensor& pose, 
                     Padding padding = Padding::Zeros, Tensor* valid = nullptr,
                     RotationMode mode = RotationMode::Euler);
 
-struct PhotometricOptions {
-  // true: out-of-view pixels contribute |tgt - 0| (original TF code); false: they contribute
-  // 0 (PyTorch port). The mean is over all pixels either way.
-  bool keep_out_of_view = true;
-  Padding padding = Padding::Zeros;
-  RotationMode rotation = RotationMode::Euler;
-};
 // Sum over sources s of mean over (B,C,H,W) of mask_s * v_s * |tgt - warp(src_s)|, where v_s
 // is 1 or the validity (see options). tgt [B,C,H,W], srcs [B,S,C,H,W], depth [B,1,H,W],
 // poses [B,S,6], K [B,3,3], mask [B,S,H,W] or undefined (all ones). Returns a scalar [1].

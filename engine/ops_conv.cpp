@@ -4,7 +4,7 @@
 //
 // A transposed convolution is the adjoint of a convolution with the same weight tensor read as
 // OIHW of the convolution that maps the transposed output back to its input. Both ops are
-// therefore written with one convolution geometry (cpu::ConvGeom) and three primitives:
+// therefore written with one convolution geometry (ConvGeom, engine/op_types.h) and three primitives:
 //   conv forward (x -> y), backward data (dy -> dx), backward weight (x, dy -> dw).
 //   conv2d:           forward = fwd;       dx = bwd-data(g);  dw = bwd-weight(x, g)
 //   conv_transpose2d: forward = bwd-data;  dx = fwd(g);       dw = bwd-weight(g, x)
@@ -28,24 +28,14 @@ std::atomic<int> g_conv_impl{int(ConvImpl::Handwritten)};
 
 void set_conv_impl(ConvImpl impl) { g_conv_impl.store(int(impl)); }
 ConvImpl conv_impl() { return ConvImpl(g_conv_impl.load()); }
-const char* conv_impl_name(ConvImpl impl) {
-  switch (impl) {
-    case ConvImpl::Handwritten: return "handwritten";
-    case ConvImpl::HandwrittenTF32: return "tf32";
-    case ConvImpl::CuDNN: return "cudnn";
-    case ConvImpl::CuBLAS: return "cublas";
-  }
-  return "unknown";
-}
 ConvImpl parse_conv_impl(const std::string& s) {
-  for (ConvImpl c : {ConvImpl::Handwritten, ConvImpl::HandwrittenTF32, ConvImpl::CuDNN, ConvImpl::CuBLAS})
+  for (ConvImpl c : kConvImpls)
     if (s == conv_impl_name(c)) return c;
   fail("parse_conv_impl: unknown convolution implementation '", s, "' (expected handwritten, tf32, cudnn or cublas)");
 }
 
 namespace {
 
-using cpu::ConvGeom;
 
 bool wants_grad(const Tensor& t) { return t.defined() && (t.requires_grad() || t.grad_fn() != nullptr); }
 

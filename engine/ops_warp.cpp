@@ -91,7 +91,7 @@ Tensor inverse_warp(const Tensor& src, const Tensor& depth, const Tensor& pose, 
   check_like(op, "K", K, "src", src);
   check_shape(op, "K", K, Shape{B, 3, 3});
   check_plane(op, "src", src, H, W);
-  const cpu::WarpDims dims{B, C, H, W};
+  const WarpDims dims{B, C, H, W};
 
   Tensor out = Tensor::empty(src.shape(), src.dtype(), src.device());
   Tensor v = valid ? Tensor::empty(Shape{B, 1, H, W}, src.dtype(), src.device()) : Tensor();
@@ -162,7 +162,7 @@ Tensor photometric_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& dep
     check_shape(op, "mask", mask, Shape{B, S, H, W});
   }
   check_plane(op, "tgt", tgt, H, W);
-  const cpu::PhotometricDims dims{B, S, C, H, W};
+  const PhotometricDims dims{B, S, C, H, W};
 
   Tensor out = Tensor::empty(Shape{1}, tgt.dtype(), tgt.device());
   Tensor wimg = warped ? Tensor::empty(srcs.shape(), tgt.dtype(), tgt.device()) : Tensor();

@@ -18,7 +18,7 @@
 // null. Bias gradients are deterministic sums (no atomics) on every path.
 #include <cstdint>
 
-#include "engine/math/conv_math.h"  // first: elementwise_math.h must precede engine/ops.h
+#include "engine/op_types.h"
 
 namespace sfm::cuda {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/math/conv_math.h"  // Activation (and elementwise_math.h before ops.h)
+#include "engine/op_types.h"  // Activation
 
 namespace sfm::cuda {
 

@@ -31,7 +31,8 @@
 #include "engine/testing/compare.h"
 #include "engine/device_runtime.h"
 #if SFM_WITH_CUDA
-#include "kernels/conv.h"  // first: includes elementwise_math.h before engine/ops.h
+#include "engine/math/conv_math.h"
+#include "kernels/conv.h"
 #include "kernels/sfm_layers.h"
 #endif
 #include "engine/autograd.h"

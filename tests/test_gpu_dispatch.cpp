@@ -49,7 +49,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/math/elementwise_math.h"  // before engine/ops.h (see engine/math/conv_math.h)
+#include "engine/math/elementwise_math.h"
 
 #include "engine/testing/compare.h"
 #include "engine/adam.h"

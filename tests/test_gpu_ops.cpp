@@ -21,7 +21,7 @@
 
 #include "engine/testing/compare.h"
 #include "engine/device_runtime.h"
-#include "engine/math/elementwise_math.h"  // before engine/ops.h (see engine/math/conv_math.h)
+#include "engine/math/elementwise_math.h"
 #if SFM_WITH_CUDA
 #include "kernels/cuda_check.h"
 #include "kernels/loss.h"
@@ -403,7 +403,7 @@ TEST_CASE("gpu kernels: inverse_warp and pose_vec2mat match the CPU loops at 128
         for (int64_t c = 0; c < C; ++c)
           for (int64_t p = 0; p < plane; ++p)
             gout[(b * C + c) * plane + p] = risky[b * plane + p] ? 0.f : (float)rng.uniform(-1, 1);
-      const cpu::WarpDims d{B, C, H, W};
+      const WarpDims d{B, C, H, W};
       std::vector<float> out_c(B * C * plane), val_c(B * plane), gs_c(out_c.size()), gd_c(val_c.size()), gp_c(B * 6);
       cpu::inverse_warp_forward<float>(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot,
                                        out_c.data(), val_c.data());
@@ -464,7 +464,7 @@ TEST_CASE("gpu kernels: fused photometric loss matches the CPU loops at 128x416"
     std::vector<float> mask = sc.mask;
     for (size_t i = 0; i < mask.size(); ++i)
       if (risky[i]) mask[i] = 0.f;
-    const cpu::PhotometricDims d{B, S, C, H, W};
+    const PhotometricDims d{B, S, C, H, W};
     std::vector<float> warped_c(sc.srcs.size());
     const double loss_c = cpu::photometric_forward<float>(sc.tgt.data(), sc.srcs.data(), sc.depth.data(),
                                                           sc.poses.data(), sc.K.data(), mask.data(), d, opt,

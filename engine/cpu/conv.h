@@ -12,19 +12,9 @@
 // kernel) or by one fixed-order partial sum, so results do not depend on the number of threads.
 #include <cstdint>
 
-// conv_math.h first: it includes elementwise_math.h before ops.h (see the note there).
-#include "engine/math/conv_math.h"
+#include "engine/op_types.h"  // ConvGeom, Activation
 
 namespace sfm::cpu {
-
-struct ConvGeom {
-  int64_t N = 0, C = 0, H = 0, W = 0;  // convolution input
-  int64_t O = 0, Ho = 0, Wo = 0;       // convolution output
-  int k = 1, s = 1, p = 0;             // square kernel, stride, padding
-  int64_t K() const { return C * k * k; }  // rows of the im2col matrix
-  int64_t P() const { return Ho * Wo; }    // output pixels per image
-  double flops() const { return 2.0 * N * O * P() * K(); }
-};
 
 // y = act(conv(x, w) + b). b may be null.
 template <class T>

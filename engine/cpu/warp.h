@@ -8,17 +8,16 @@
 // All pointers are contiguous NCHW arrays (see engine/ops.h for the shapes).
 #include <cstdint>
 
-#include "engine/ops.h"
+#include "engine/op_types.h"
 
 namespace sfm::cpu {
+
+using sfm::PhotometricDims;  // engine/op_types.h
+using sfm::WarpDims;
 
 // pose [B,6] -> Rt [B,3,4]; backward: gRt [B,3,4] -> gpose [B,6].
 template <class T> void pose_vec2mat_forward(const T* pose, int64_t B, RotationMode mode, T* Rt);
 template <class T> void pose_vec2mat_backward(const T* pose, const T* gRt, int64_t B, RotationMode mode, T* gpose);
-
-struct WarpDims {
-  int64_t B = 0, C = 0, H = 0, W = 0;
-};
 
 // out [B,C,H,W] = inverse_warp(src, depth, pose, K); valid [B,1,H,W] (nullable).
 template <class T>
@@ -28,10 +27,6 @@ void inverse_warp_forward(const T* src, const T* depth, const T* pose, const T* 
 template <class T>
 void inverse_warp_backward(const T* src, const T* depth, const T* pose, const T* K, WarpDims d, Padding padding,
                            RotationMode mode, const T* gout, T* gsrc, T* gdepth, T* gpose);
-
-struct PhotometricDims {
-  int64_t B = 0, S = 0, C = 0, H = 0, W = 0;
-};
 
 // Sum over s of mean over (B,C,H,W) of w * |tgt - warp(src_s)| (see engine/ops.h). mask may be
 // null (all ones); warped [B,S,C,H,W] is written when non-null.

@@ -5,10 +5,8 @@
 #include <cstdint>
 
 #include "engine/hd.h"
-// elementwise_math.h must come before ops.h: its templates call exp() unqualified, and once
-// ops.h has declared sfm::exp(const Tensor&) that name hides ::exp inside namespace sfm.
 #include "engine/math/elementwise_math.h"
-#include "engine/ops.h"
+#include "engine/op_types.h"
 
 namespace sfm::math {
 

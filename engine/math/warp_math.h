@@ -33,7 +33,7 @@
 
 #include "engine/hd.h"
 #include "engine/math/scalar_math.h"
-#include "engine/ops.h"  // RotationMode, Padding
+#include "engine/op_types.h"  // RotationMode, Padding
 
 namespace sfm::math {
 

@@ -28,7 +28,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "engine/math/elementwise_math.h"  // before engine/ops.h (see engine/math/conv_math.h)
+#include "engine/math/elementwise_math.h"
 
 #include "engine/adam.h"
 #include "engine/autograd.h"
