@@ -1,7 +1,7 @@
 #pragma once
 // CUDA geometry launchers (raw device pointers, on the compute stream): pose_vec2mat,
 // inverse_warp and the fused photometric loss. Per-pixel math: engine/math/warp_math.h,
-// shared with the CPU loops (engine/cpu/warp.cpp); shapes as in engine/ops.h.
+// shared with the CPU loops (engine/cpu/warp.cpp); shapes as in engine/ops.h, types in engine/op_types.h.
 //
 // One thread per target pixel: the projection and the bilinear taps are computed once and
 // reused across channels (and, in the photometric loss, the depth is read once for all
@@ -13,7 +13,7 @@
 // max|gout| so that no sum can overflow. Scalar upstream gradients are read on the device.
 #include <cstdint>
 
-#include "engine/ops.h"
+#include "engine/op_types.h"
 
 namespace sfm::cuda {
 
