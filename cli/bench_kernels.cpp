@@ -476,7 +476,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
             Peak::Bandwidth,
             [&] {
               cuda::photometric_forward(tg.data<float>(), sg.data<float>(), dg.data<float>(), pg.data<float>(),
-                                        kg.data<float>(), mg.data<float>(), B, S, 3, H, W, opt, loss.data<float>(),
+                                        kg.data<float>(), mg.data<float>(), PhotometricDims{B, S, 3, H, W}, opt, loss.data<float>(),
                                         nullptr);
             },
             kNaN};
@@ -492,7 +492,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
             img_bytes * (1 + S) + 4.0 * plane * B * (1 + S) + 4.0 * plane * B * (1 + S), Peak::Bandwidth,
             [&] {
               cuda::photometric_backward(tg.data<float>(), sg.data<float>(), dg.data<float>(), pg.data<float>(),
-                                         kg.data<float>(), mg.data<float>(), B, S, 3, H, W, opt, one.data<float>(),
+                                         kg.data<float>(), mg.data<float>(), PhotometricDims{B, S, 3, H, W}, opt, one.data<float>(),
                                          gd.data<float>(), gp.data<float>(), gm.data<float>());
             },
             kNaN};
@@ -510,8 +510,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
     if (wanted("inverse_warp fwd", ws)) {
       Row r{"inverse_warp fwd", ws, "handwritten", 0, 2 * img_bytes + 4.0 * plane * B, Peak::Bandwidth,
             [&] {
-              cuda::inverse_warp_forward(sg.data<float>(), dg.data<float>(), pg.data<float>(), kg.data<float>(), B, 3,
-                                         H, W, Padding::Zeros, RotationMode::Euler, out.data<float>(), nullptr);
+              cuda::inverse_warp_forward(sg.data<float>(), dg.data<float>(), pg.data<float>(), kg.data<float>(), WarpDims{B, 3, H, W}, Padding::Zeros, RotationMode::Euler, out.data<float>(), nullptr);
             },
             kNaN};
       r.run();
@@ -524,8 +523,7 @@ int bench_kernels(const std::vector<std::string>& argv) {
     if (wanted("inverse_warp bwd", ws)) {
       Row r{"inverse_warp bwd", ws, "handwritten", 0, 3 * img_bytes + 8.0 * plane * B, Peak::Bandwidth,
             [&] {
-              cuda::inverse_warp_backward(sg.data<float>(), dg.data<float>(), pg.data<float>(), kg.data<float>(), B, 3,
-                                          H, W, Padding::Zeros, RotationMode::Euler, tg.data<float>(), gs.data<float>(),
+              cuda::inverse_warp_backward(sg.data<float>(), dg.data<float>(), pg.data<float>(), kg.data<float>(), WarpDims{B, 3, H, W}, Padding::Zeros, RotationMode::Euler, tg.data<float>(), gs.data<float>(),
                                           gd.data<float>(), gp.data<float>());
             },
             kNaN};

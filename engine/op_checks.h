@@ -1,7 +1,9 @@
 #pragma once
 // Argument checks shared by every op; each message names the op, the argument, what it got
 // and what was expected.
+#include <cstddef>
 #include <string>
+#include <type_traits>
 
 #include "engine/tensor.h"
 
@@ -43,4 +45,43 @@ decltype(auto) dispatch_float(DType t, F&& f) {
   return f(double{});
 }
 
+// Runs an op's implementation on the device of `like`: cpu(T{}) with T = float or double on
+// the CPU, cuda() on CUDA (float32 only). cuda is nullptr in a build without the CUDA backend,
+// where a CUDA tensor is an error naming the op. Ops call it through SFM_BACKEND_CALL, which
+// writes both branches from one argument list (the CPU and CUDA functions of an op take the
+// same signature: the typed boundary of engine/op_types.h).
+template <class Cpu, class Cuda>
+void on_device(const char* op, const Tensor& like, Cpu&& cpu, Cuda&& cuda) {
+  if (like.device() == Device::CUDA) {
+    if constexpr (std::is_same_v<std::decay_t<Cuda>, std::nullptr_t>) {
+      fail(op, ": a CUDA tensor, but this build has no CUDA backend");
+    } else {
+      SFM_CHECK(like.dtype() == DType::F32, op, ": CUDA supports float32 only, got ", dtype_name(like.dtype()));
+      cuda();
+    }
+    return;
+  }
+  dispatch_float(like.dtype(), cpu);
+}
+
 }  // namespace sfm
+
+// SFM_BACKEND_CALL(op, like, fn, args...): cpu::fn<T>(args...) or cuda::fn(args...) on the
+// device of `like`; inside args, T is the element type (float on CUDA), e.g.
+//   SFM_BACKEND_CALL("upsample_bilinear2x", x, upsample2x_forward, x.data<T>(), y.data<T>(), planes, H, W);
+#if SFM_WITH_CUDA
+#define SFM_BACKEND_CUDA_BRANCH(fn, ...) \
+  [&]() {                               \
+    using T = float;                    \
+    ::sfm::cuda::fn(__VA_ARGS__);       \
+  }
+#else
+#define SFM_BACKEND_CUDA_BRANCH(fn, ...) nullptr
+#endif
+#define SFM_BACKEND_CALL(op, like, fn, ...)                                                    \
+  ::sfm::on_device(                                                                           \
+      op, like, [&](auto sfm_backend_tag) {                                                   \
+        using T = decltype(sfm_backend_tag);                                                  \
+        ::sfm::cpu::fn<T>(__VA_ARGS__);                                                       \
+      },                                                                                      \
+      SFM_BACKEND_CUDA_BRANCH(fn, __VA_ARGS__))

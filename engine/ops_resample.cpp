@@ -13,58 +13,23 @@ namespace sfm {
 
 namespace {
 
-// The CUDA backend adds its branches in these four functions.
 void upsample_fwd(const Tensor& x, const Tensor& y) {
   const int64_t planes = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
-#if SFM_WITH_CUDA
-  if (x.is_cuda()) {
-    cuda::upsample2x_forward(x.data<float>(), y.data<float>(), planes, H, W);
-    return;
-  }
-#endif
-  dispatch_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::upsample2x_forward<T>(x.data<T>(), y.data<T>(), planes, H, W);
-  });
+  SFM_BACKEND_CALL("upsample_bilinear2x", x, upsample2x_forward, x.data<T>(), y.data<T>(), planes, H, W);
 }
 void upsample_bwd(const Tensor& g, const Tensor& gx) {
   const int64_t planes = gx.dim(0) * gx.dim(1), H = gx.dim(2), W = gx.dim(3);
-#if SFM_WITH_CUDA
-  if (g.is_cuda()) {
-    cuda::upsample2x_backward(g.data<float>(), gx.data<float>(), planes, H, W);
-    return;
-  }
-#endif
-  dispatch_float(g.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::upsample2x_backward<T>(g.data<T>(), gx.data<T>(), planes, H, W);
-  });
+  SFM_BACKEND_CALL("upsample_bilinear2x backward", g, upsample2x_backward, g.data<T>(), gx.data<T>(), planes, H, W);
 }
 void area_fwd(const Tensor& x, const Tensor& y) {
   const int64_t planes = x.dim(0) * x.dim(1);
-#if SFM_WITH_CUDA
-  if (x.is_cuda()) {
-    cuda::area_forward(x.data<float>(), y.data<float>(), planes, x.dim(2), x.dim(3), y.dim(2), y.dim(3));
-    return;
-  }
-#endif
-  dispatch_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::area_forward<T>(x.data<T>(), y.data<T>(), planes, x.dim(2), x.dim(3), y.dim(2), y.dim(3));
-  });
+  SFM_BACKEND_CALL("resize_area", x, area_forward, x.data<T>(), y.data<T>(), planes, x.dim(2), x.dim(3), y.dim(2),
+                   y.dim(3));
 }
 void area_bwd(const Tensor& g, const Tensor& gx) {
   const int64_t planes = gx.dim(0) * gx.dim(1);
-#if SFM_WITH_CUDA
-  if (g.is_cuda()) {
-    cuda::area_backward(g.data<float>(), gx.data<float>(), planes, gx.dim(2), gx.dim(3), g.dim(2), g.dim(3));
-    return;
-  }
-#endif
-  dispatch_float(g.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::area_backward<T>(g.data<T>(), gx.data<T>(), planes, gx.dim(2), gx.dim(3), g.dim(2), g.dim(3));
-  });
+  SFM_BACKEND_CALL("resize_area backward", g, area_backward, g.data<T>(), gx.data<T>(), planes, gx.dim(2), gx.dim(3),
+                   g.dim(2), g.dim(3));
 }
 
 // Area resize to [h, w] with its backward, shared by downsample_area and resize_area.

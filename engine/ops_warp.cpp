@@ -16,11 +16,6 @@ namespace {
 
 bool wants_grad(const Tensor& t) { return t.defined() && (t.requires_grad() || t.grad_fn() != nullptr); }
 
-// The CPU fallback: a CUDA tensor reaching it means this build has no kernel for the op.
-void require_cpu(const char* op, const Tensor& t) {
-  SFM_CHECK(!t.is_cuda(), op, ": no CUDA implementation of this op in this build (got ", t.desc(), ")");
-}
-
 // The per-pixel math indexes a plane with int.
 void check_plane(const char* op, const char* arg, const Tensor& t, int64_t H, int64_t W) {
   SFM_CHECK(H * W < (int64_t)INT_MAX, op, ": argument '", arg, "' has shape ", t.shape().str(),
@@ -44,35 +39,14 @@ Tensor pose_vec2mat(const Tensor& pose, RotationMode mode) {
   check_nonempty(op, "pose", pose);
   const int64_t B = pose.dim(0);
   Tensor out = Tensor::empty(Shape{B, 3, 4}, pose.dtype(), pose.device());
-#if SFM_WITH_CUDA
-  if (pose.is_cuda()) {
-    cuda::pose_vec2mat_forward(pose.data<float>(), B, mode, out.data<float>());
-  } else
-#endif
-  {
-    require_cpu(op, pose);
-    dispatch_float(pose.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      cpu::pose_vec2mat_forward(pose.data<T>(), B, mode, out.data<T>());
-    });
-  }
+  SFM_BACKEND_CALL(op, pose, pose_vec2mat_forward, pose.data<T>(), B, mode, out.data<T>());
   Tensor p = pose.detach();
   Shape out_shape = out.shape();
   return record(op, out, {pose}, [p, B, mode, out_shape](const Tensor& g) -> std::vector<Tensor> {
     check_grad("pose_vec2mat", g, p, out_shape);
     Tensor gp = Tensor::empty(p.shape(), p.dtype(), p.device());
-#if SFM_WITH_CUDA
-    if (g.is_cuda()) {
-      cuda::pose_vec2mat_backward(p.data<float>(), g.data<float>(), B, mode, gp.data<float>());
-    } else
-#endif
-    {
-      require_cpu("pose_vec2mat", g);
-      dispatch_float(p.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        cpu::pose_vec2mat_backward(p.data<T>(), g.data<T>(), B, mode, gp.data<T>());
-      });
-    }
+    SFM_BACKEND_CALL("pose_vec2mat backward", g, pose_vec2mat_backward, p.data<T>(), g.data<T>(), B, mode,
+                     gp.data<T>());
     return {gp};
   });
 }
@@ -95,20 +69,8 @@ Tensor inverse_warp(const Tensor& src, const Tensor& depth, const Tensor& pose, 
 
   Tensor out = Tensor::empty(src.shape(), src.dtype(), src.device());
   Tensor v = valid ? Tensor::empty(Shape{B, 1, H, W}, src.dtype(), src.device()) : Tensor();
-#if SFM_WITH_CUDA
-  if (src.is_cuda()) {
-    cuda::inverse_warp_forward(src.data<float>(), depth.data<float>(), pose.data<float>(), K.data<float>(), B, C, H, W,
-                               padding, mode, out.data<float>(), valid ? v.data<float>() : nullptr);
-  } else
-#endif
-  {
-    require_cpu(op, src);
-    dispatch_float(src.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      cpu::inverse_warp_forward(src.data<T>(), depth.data<T>(), pose.data<T>(), K.data<T>(), dims, padding, mode,
-                                out.data<T>(), valid ? v.data<T>() : nullptr);
-    });
-  }
+  SFM_BACKEND_CALL(op, src, inverse_warp_forward, src.data<T>(), depth.data<T>(), pose.data<T>(), K.data<T>(), dims,
+                   padding, mode, out.data<T>(), valid ? v.data<T>() : nullptr);
   if (valid) *valid = v;
 
   // Saved data without history (no gradient goes to K; the node keeps the inputs themselves).
@@ -119,22 +81,9 @@ Tensor inverse_warp(const Tensor& src, const Tensor& depth, const Tensor& pose, 
     Tensor gs = want_src ? Tensor::empty(s.shape(), s.dtype(), s.device()) : Tensor();
     Tensor gd = want_depth ? Tensor::empty(d.shape(), d.dtype(), d.device()) : Tensor();
     Tensor gp = want_pose ? Tensor::empty(p.shape(), p.dtype(), p.device()) : Tensor();
-#if SFM_WITH_CUDA
-    if (s.is_cuda()) {
-      cuda::inverse_warp_backward(s.data<float>(), d.data<float>(), p.data<float>(), k.data<float>(), dims.B, dims.C,
-                                  dims.H, dims.W, padding, mode, g.data<float>(), want_src ? gs.data<float>() : nullptr,
-                                  want_depth ? gd.data<float>() : nullptr, want_pose ? gp.data<float>() : nullptr);
-    } else
-#endif
-    {
-      require_cpu("inverse_warp", s);
-      dispatch_float(s.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        cpu::inverse_warp_backward(s.data<T>(), d.data<T>(), p.data<T>(), k.data<T>(), dims, padding, mode,
-                                   g.data<T>(), want_src ? gs.data<T>() : nullptr, want_depth ? gd.data<T>() : nullptr,
-                                   want_pose ? gp.data<T>() : nullptr);
-      });
-    }
+    SFM_BACKEND_CALL("inverse_warp backward", s, inverse_warp_backward, s.data<T>(), d.data<T>(), p.data<T>(),
+                     k.data<T>(), dims, padding, mode, g.data<T>(), want_src ? gs.data<T>() : nullptr,
+                     want_depth ? gd.data<T>() : nullptr, want_pose ? gp.data<T>() : nullptr);
     return {gs, gd, gp, Tensor()};
   });
 }
@@ -166,23 +115,9 @@ Tensor photometric_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& dep
 
   Tensor out = Tensor::empty(Shape{1}, tgt.dtype(), tgt.device());
   Tensor wimg = warped ? Tensor::empty(srcs.shape(), tgt.dtype(), tgt.device()) : Tensor();
-#if SFM_WITH_CUDA
-  if (tgt.is_cuda()) {
-    cuda::photometric_forward(tgt.data<float>(), srcs.data<float>(), depth.data<float>(), poses.data<float>(),
-                              K.data<float>(), mask.defined() ? mask.data<float>() : nullptr, B, S, C, H, W, opt,
-                              out.data<float>(), warped ? wimg.data<float>() : nullptr);
-  } else
-#endif
-  {
-    require_cpu(op, tgt);
-    dispatch_float(tgt.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      double loss = cpu::photometric_forward(tgt.data<T>(), srcs.data<T>(), depth.data<T>(), poses.data<T>(),
-                                             K.data<T>(), mask.defined() ? mask.data<T>() : nullptr, dims, opt,
-                                             warped ? wimg.data<T>() : nullptr);
-      out.data<T>()[0] = T(loss);
-    });
-  }
+  SFM_BACKEND_CALL(op, tgt, photometric_forward, tgt.data<T>(), srcs.data<T>(), depth.data<T>(), poses.data<T>(),
+                   K.data<T>(), mask.defined() ? mask.data<T>() : nullptr, dims, opt, out.data<T>(),
+                   warped ? wimg.data<T>() : nullptr);
   if (warped) *warped = wimg;
 
   // The images and K take no gradient: keep their data only (detached), not their history.
@@ -194,24 +129,11 @@ Tensor photometric_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& dep
     Tensor gd = want_depth ? Tensor::empty(d.shape(), d.dtype(), d.device()) : Tensor();
     Tensor gp = want_pose ? Tensor::empty(p.shape(), p.dtype(), p.device()) : Tensor();
     Tensor gm = want_mask ? Tensor::empty(mk.shape(), mk.dtype(), mk.device()) : Tensor();
-#if SFM_WITH_CUDA
-    if (t.is_cuda()) {
-      cuda::photometric_backward(t.data<float>(), ss.data<float>(), d.data<float>(), p.data<float>(), k.data<float>(),
-                                 mk.defined() ? mk.data<float>() : nullptr, dims.B, dims.S, dims.C, dims.H, dims.W, opt,
-                                 g.data<float>(), want_depth ? gd.data<float>() : nullptr,
-                                 want_pose ? gp.data<float>() : nullptr, want_mask ? gm.data<float>() : nullptr);
-    } else
-#endif
-    {
-      require_cpu("photometric_loss", t);
-      dispatch_float(t.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        cpu::photometric_backward(t.data<T>(), ss.data<T>(), d.data<T>(), p.data<T>(), k.data<T>(),
-                                  mk.defined() ? mk.data<T>() : nullptr, dims, opt, g.data<T>()[0],
-                                  want_depth ? gd.data<T>() : nullptr, want_pose ? gp.data<T>() : nullptr,
-                                  want_mask ? gm.data<T>() : nullptr);
-      });
-    }
+    // The upstream gradient is read where it lives (on CUDA: on the device, no host round trip).
+    SFM_BACKEND_CALL("photometric_loss backward", t, photometric_backward, t.data<T>(), ss.data<T>(), d.data<T>(),
+                     p.data<T>(), k.data<T>(), mk.defined() ? mk.data<T>() : nullptr, dims, opt,
+                     static_cast<const T*>(g.data<T>()), want_depth ? gd.data<T>() : nullptr,
+                     want_pose ? gp.data<T>() : nullptr, want_mask ? gm.data<T>() : nullptr);
     return {gd, gp, gm};
   });
 }

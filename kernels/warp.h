@@ -22,25 +22,24 @@ void pose_vec2mat_forward(const float* pose, int64_t B, RotationMode mode, float
 void pose_vec2mat_backward(const float* pose, const float* gRt, int64_t B, RotationMode mode, float* gpose);
 
 // out [B,C,H,W] = inverse_warp(src, depth [B,1,H,W], pose [B,6], K [B,3,3]); valid [B,1,H,W] nullable.
-void inverse_warp_forward(const float* src, const float* depth, const float* pose, const float* K, int64_t B,
-                          int64_t C, int64_t H, int64_t W, Padding padding, RotationMode mode, float* out,
-                          float* valid);
+// The same signatures as the CPU functions of engine/cpu/warp.h (dims structs: engine/op_types.h).
+void inverse_warp_forward(const float* src, const float* depth, const float* pose, const float* K, WarpDims d,
+                          Padding padding, RotationMode mode, float* out, float* valid);
 // From gout [B,C,H,W]: gsrc [B,C,H,W], gdepth [B,1,H,W], gpose [B,6]; each nullable (not computed).
-void inverse_warp_backward(const float* src, const float* depth, const float* pose, const float* K, int64_t B,
-                           int64_t C, int64_t H, int64_t W, Padding padding, RotationMode mode, const float* gout,
-                           float* gsrc, float* gdepth, float* gpose);
+void inverse_warp_backward(const float* src, const float* depth, const float* pose, const float* K, WarpDims d,
+                           Padding padding, RotationMode mode, const float* gout, float* gsrc, float* gdepth,
+                           float* gpose);
 
 // loss[0] (device) = sum over s of mean over (B,C,H,W) of w * |tgt - warp(src_s)| (engine/ops.h);
 // tgt [B,C,H,W], srcs [B,S,C,H,W], depth [B,1,H,W], poses [B,S,6], K [B,3,3], mask [B,S,H,W]
 // or null (all ones); warped [B,S,C,H,W] written when non-null.
 void photometric_forward(const float* tgt, const float* srcs, const float* depth, const float* poses, const float* K,
-                         const float* mask, int64_t B, int64_t S, int64_t C, int64_t H, int64_t W,
-                         const PhotometricOptions& opt, float* loss, float* warped);
+                         const float* mask, PhotometricDims d, const PhotometricOptions& opt, float* loss,
+                         float* warped);
 // Gradients of gscale[0] * loss (gscale: the upstream gradient, on the device): gdepth
 // [B,1,H,W], gposes [B,S,6], gmask [B,S,H,W] (each nullable; gmask requires mask).
 void photometric_backward(const float* tgt, const float* srcs, const float* depth, const float* poses, const float* K,
-                          const float* mask, int64_t B, int64_t S, int64_t C, int64_t H, int64_t W,
-                          const PhotometricOptions& opt, const float* gscale, float* gdepth, float* gposes,
-                          float* gmask);
+                          const float* mask, PhotometricDims d, const PhotometricOptions& opt, const float* gscale,
+                          float* gdepth, float* gposes, float* gmask);
 
 }  // namespace sfm::cuda

@@ -413,13 +413,10 @@ TEST_CASE("gpu kernels: inverse_warp and pose_vec2mat match the CPU loops at 128
              go = gpu_vec(gout);
       Tensor out = nan_gpu(Shape{B * C * plane}), val = nan_gpu(Shape{B * plane}), gs = nan_gpu(out.shape()),
              gd = nan_gpu(val.shape()), gp = nan_gpu(Shape{B * 6}), gp2 = nan_gpu(Shape{B * 6});
-      cuda::inverse_warp_forward(src.data<float>(), depth.data<float>(), pose.data<float>(), K.data<float>(), B, C, H,
-                                 W, pad, rot, out.data<float>(), val.data<float>());
-      cuda::inverse_warp_backward(src.data<float>(), depth.data<float>(), pose.data<float>(), K.data<float>(), B, C,
-                                  H, W, pad, rot, go.data<float>(), gs.data<float>(), gd.data<float>(),
+      cuda::inverse_warp_forward(src.data<float>(), depth.data<float>(), pose.data<float>(), K.data<float>(), WarpDims{B, C, H, W}, pad, rot, out.data<float>(), val.data<float>());
+      cuda::inverse_warp_backward(src.data<float>(), depth.data<float>(), pose.data<float>(), K.data<float>(), WarpDims{B, C, H, W}, pad, rot, go.data<float>(), gs.data<float>(), gd.data<float>(),
                                   gp.data<float>());
-      cuda::inverse_warp_backward(src.data<float>(), depth.data<float>(), pose.data<float>(), K.data<float>(), B, C,
-                                  H, W, pad, rot, go.data<float>(), nullptr, nullptr, gp2.data<float>());
+      cuda::inverse_warp_backward(src.data<float>(), depth.data<float>(), pose.data<float>(), K.data<float>(), WarpDims{B, C, H, W}, pad, rot, go.data<float>(), nullptr, nullptr, gp2.data<float>());
       // Forward values away from the risky pixels (the sample is continuous elsewhere). The
       // same float arithmetic on both sides, contraction differences only: 1e-5.
       CHECK(rel_err_skip(out.to_vector(), out_c, risky, C, plane) <= 1e-5);
@@ -477,13 +474,13 @@ TEST_CASE("gpu kernels: fused photometric loss matches the CPU loops at 128x416"
            K = gpu_vec(sc.K), mk = gpu_vec(mask), gsc = gpu_vec({gscale});
     Tensor loss = nan_gpu(Shape{1}), loss2 = nan_gpu(Shape{1}), warped = nan_gpu(Shape{(int64_t)sc.srcs.size()});
     cuda::photometric_forward(tgt.data<float>(), srcs.data<float>(), depth.data<float>(), poses.data<float>(),
-                              K.data<float>(), mk.data<float>(), B, S, C, H, W, opt, loss.data<float>(),
+                              K.data<float>(), mk.data<float>(), PhotometricDims{B, S, C, H, W}, opt, loss.data<float>(),
                               warped.data<float>());
     cuda::photometric_forward(tgt.data<float>(), srcs.data<float>(), depth.data<float>(), poses.data<float>(),
-                              K.data<float>(), mk.data<float>(), B, S, C, H, W, opt, loss2.data<float>(), nullptr);
+                              K.data<float>(), mk.data<float>(), PhotometricDims{B, S, C, H, W}, opt, loss2.data<float>(), nullptr);
     Tensor gd = nan_gpu(Shape{B * plane}), gp = nan_gpu(Shape{B * S * 6}), gm = nan_gpu(Shape{B * S * plane});
     cuda::photometric_backward(tgt.data<float>(), srcs.data<float>(), depth.data<float>(), poses.data<float>(),
-                               K.data<float>(), mk.data<float>(), B, S, C, H, W, opt, gsc.data<float>(),
+                               K.data<float>(), mk.data<float>(), PhotometricDims{B, S, C, H, W}, opt, gsc.data<float>(),
                                gd.data<float>(), gp.data<float>(), gm.data<float>());
     // The loss is a mean of 10^6 terms, each the same float arithmetic up to contraction,
     // summed in double: 1e-6 (risky pixels have mask 0 and contribute nothing on either side).

@@ -40,4 +40,19 @@ void photometric_backward(const T* tgt, const T* srcs, const T* depth, const T* 
                           PhotometricDims d, const PhotometricOptions& opt, T gscale, T* gdepth, T* gposes,
                           T* gmask);
 
+// The same two in the CUDA launchers' form (kernels/warp.h): the loss written to loss[0], the
+// upstream gradient read from gscale[0]. On the CPU both are host memory; on CUDA both stay on
+// the device, so a CUDA step needs no host round trip. The op layer calls this form.
+template <class T>
+void photometric_forward(const T* tgt, const T* srcs, const T* depth, const T* poses, const T* K, const T* mask,
+                         PhotometricDims d, const PhotometricOptions& opt, T* loss, T* warped) {
+  loss[0] = T(photometric_forward<T>(tgt, srcs, depth, poses, K, mask, d, opt, warped));
+}
+template <class T>
+void photometric_backward(const T* tgt, const T* srcs, const T* depth, const T* poses, const T* K, const T* mask,
+                          PhotometricDims d, const PhotometricOptions& opt, const T* gscale, T* gdepth, T* gposes,
+                          T* gmask) {
+  photometric_backward<T>(tgt, srcs, depth, poses, K, mask, d, opt, gscale[0], gdepth, gposes, gmask);
+}
+
 }  // namespace sfm::cpu
