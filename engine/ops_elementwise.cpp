@@ -14,33 +14,14 @@ namespace {
 
 Tensor unary_forward(UnaryOp op, const Tensor& x, double p0, double p1) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-#if SFM_WITH_CUDA
-  if (x.is_cuda()) {
-    cuda::unary_forward(op, x.data<float>(), y.data<float>(), x.numel(), (float)p0, (float)p1);
-    return y;
-  }
-#endif
-  dispatch_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::map_unary(x.data<T>(), y.data<T>(), x.numel(), [=](T v) { return math::unary(op, v, T(p0), T(p1)); });
-  });
+  SFM_BACKEND_CALL("unary op", x, unary_forward, op, x.data<T>(), y.data<T>(), x.numel(), T(p0), T(p1));
   return y;
 }
 
 Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& g, double p0, double p1) {
   Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-#if SFM_WITH_CUDA
-  if (x.is_cuda()) {
-    cuda::unary_backward(op, x.data<float>(), y.data<float>(), g.data<float>(), gx.data<float>(), x.numel(),
-                         (float)p0, (float)p1);
-    return gx;
-  }
-#endif
-  dispatch_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::map_ternary(x.data<T>(), y.data<T>(), g.data<T>(), gx.data<T>(), x.numel(),
-                     [=](T xv, T yv, T gv) { return math::unary_grad(op, xv, yv, gv, T(p0), T(p1)); });
-  });
+  SFM_BACKEND_CALL("unary op backward", x, unary_backward, op, x.data<T>(), y.data<T>(), g.data<T>(), gx.data<T>(),
+                   x.numel(), T(p0), T(p1));
   return gx;
 }
 
@@ -55,16 +36,7 @@ Tensor unary(const char* name, UnaryOp op, const Tensor& x, double p0 = 0, doubl
 
 Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor y = Tensor::empty(a.shape(), a.dtype(), a.device());
-#if SFM_WITH_CUDA
-  if (a.is_cuda()) {
-    cuda::binary_forward(op, a.data<float>(), b.data<float>(), y.data<float>(), a.numel());
-    return y;
-  }
-#endif
-  dispatch_float(a.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::map_binary(a.data<T>(), b.data<T>(), y.data<T>(), a.numel(), [=](T u, T v) { return math::binary(op, u, v); });
-  });
+  SFM_BACKEND_CALL("binary op", a, binary_forward, op, a.data<T>(), b.data<T>(), y.data<T>(), a.numel());
   return y;
 }
 

@@ -18,27 +18,11 @@ namespace {
 Tensor scaled_sum(const char* op, const Tensor& x, double scale) {
   check_defined(op, "x", x);
   Tensor out = Tensor::empty(Shape{1}, x.dtype(), x.device());
-#if SFM_WITH_CUDA
-  if (x.is_cuda()) {
-    cuda::scaled_sum(x.data<float>(), x.numel(), (float)scale, out.data<float>());
-  } else
-#endif
-  {
-    dispatch_float(x.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      out.data<T>()[0] = T(scale * cpu::sum_det(x.data<T>(), x.numel()));
-    });
-  }
+  SFM_BACKEND_CALL(op, x, scaled_sum, x.data<T>(), x.numel(), scale, out.data<T>());
   Shape in_shape = x.shape();
   return record(op, out, {x}, [in_shape, scale](const Tensor& g) -> std::vector<Tensor> {
     Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());
-#if SFM_WITH_CUDA
-    if (g.is_cuda()) {
-      cuda::broadcast_scalar(g.data<float>(), (float)scale, gx.data<float>(), gx.numel());
-      return {gx};
-    }
-#endif
-    gx.fill_(g.item() * scale);
+    SFM_BACKEND_CALL("sum backward", g, broadcast_scalar, g.data<T>(), scale, gx.data<T>(), gx.numel());
     return {gx};
   });
 }
@@ -58,37 +42,11 @@ Tensor mean_hw(const Tensor& x) {
   check_nonempty(op, "x", x);
   int64_t planes = x.dim(0) * x.dim(1), hw = x.dim(2) * x.dim(3);
   Tensor out = Tensor::empty(Shape{x.dim(0), x.dim(1)}, x.dtype(), x.device());
-#if SFM_WITH_CUDA
-  if (x.is_cuda()) {
-    cuda::plane_mean(x.data<float>(), planes, hw, out.data<float>());
-  } else
-#endif
-  {
-    dispatch_float(x.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      const T* px = x.data<T>();
-      T* po = out.data<T>();
-      for (int64_t p = 0; p < planes; ++p) po[p] = T(cpu::sum_det(px + p * hw, hw) / (double)hw);
-    });
-  }
+  SFM_BACKEND_CALL(op, x, plane_mean, x.data<T>(), planes, hw, out.data<T>());
   Shape in_shape = x.shape();
   return record(op, out, {x}, [in_shape, planes, hw](const Tensor& g) -> std::vector<Tensor> {
     Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());
-#if SFM_WITH_CUDA
-    if (g.is_cuda()) {
-      cuda::plane_broadcast(g.data<float>(), planes, hw, 1.0f / (float)hw, gx.data<float>());
-      return {gx};
-    }
-#endif
-    dispatch_float(g.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      const T* pg = g.data<T>();
-      T* px = gx.data<T>();
-      parallel_for(planes, [&](int64_t p) {
-        T v = pg[p] / T(hw);
-        for (int64_t i = 0; i < hw; ++i) px[p * hw + i] = v;
-      }, 64);
-    });
+    SFM_BACKEND_CALL("mean_hw backward", g, plane_broadcast, g.data<T>(), planes, hw, 1.0 / (double)hw, gx.data<T>());
     return {gx};
   });
 }

@@ -22,22 +22,10 @@ void channel_block_copy(const Tensor& src, const Tensor& dst, int64_t c0, bool g
   int64_t len = small.dim(1) * inner;
   int64_t big_stride = big.dim(1) * inner;
   int64_t off = c0 * inner;
-#if SFM_WITH_CUDA
-  if (big.is_cuda()) {
-    if (gather)
-      cuda::copy_blocks(src.data<float>() + off, big_stride, dst.data<float>(), len, len, N);
-    else
-      cuda::copy_blocks(src.data<float>(), len, dst.data<float>() + off, big_stride, len, N);
-    return;
-  }
-#endif
-  dispatch_float(big.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    if (gather)
-      cpu::copy_blocks(src.data<T>() + off, big_stride, dst.data<T>(), len, len, N);
-    else
-      cpu::copy_blocks(src.data<T>(), len, dst.data<T>() + off, big_stride, len, N);
-  });
+  if (gather)
+    SFM_BACKEND_CALL("slice_channels", big, copy_blocks, src.data<T>() + off, big_stride, dst.data<T>(), len, len, N);
+  else
+    SFM_BACKEND_CALL("concat_channels", big, copy_blocks, src.data<T>(), len, dst.data<T>() + off, big_stride, len, N);
 }
 
 }  // namespace
@@ -106,22 +94,10 @@ Tensor crop(const Tensor& x, int64_t h, int64_t w) {
   Tensor out = Tensor::empty(Shape{x.dim(0), x.dim(1), h, w}, x.dtype(), x.device());
   auto run = [](const Tensor& src, const Tensor& dst, int64_t planes, int64_t H, int64_t W, int64_t h, int64_t w,
                 bool forward) {
-#if SFM_WITH_CUDA
-    if (src.is_cuda()) {
-      if (forward)
-        cuda::crop_planes(src.data<float>(), dst.data<float>(), planes, H, W, h, w);
-      else
-        cuda::uncrop_planes(src.data<float>(), dst.data<float>(), planes, H, W, h, w);
-      return;
-    }
-#endif
-    dispatch_float(src.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      if (forward)
-        cpu::crop_planes(src.data<T>(), dst.data<T>(), planes, H, W, h, w);
-      else
-        cpu::uncrop_planes(src.data<T>(), dst.data<T>(), planes, H, W, h, w);
-    });
+    if (forward)
+      SFM_BACKEND_CALL("crop", src, crop_planes, src.data<T>(), dst.data<T>(), planes, H, W, h, w);
+    else
+      SFM_BACKEND_CALL("crop backward", src, uncrop_planes, src.data<T>(), dst.data<T>(), planes, H, W, h, w);
   };
   run(x, out, planes, H, W, h, w, true);
   return record(op, out, {x}, [x, planes, H, W, h, w, run](const Tensor& g) -> std::vector<Tensor> {

@@ -303,8 +303,10 @@ TEST_CASE("gpu conv: cuDNN algorithm choice is reproducible across processes", "
 TEST_CASE("gpu conv: cuDNN output hash (child process of the reproducibility test)", "[.cudnn-hash-child]") {
 #if SFM_WITH_CUDA && SFM_WITH_CUDNN
   const char* out = std::getenv("SFM_CUDNN_HASH_OUT");
-  REQUIRE(out != nullptr);
-  REQUIRE(cuda_available());
+  if (!out || !cuda_available()) {
+    SFM_SKIP("run only as the child process of the cuDNN reproducibility test, on a GPU");
+    return;
+  }
   FILE* f = std::fopen(out, "w");
   REQUIRE(f != nullptr);
   std::fprintf(f, "%llx\n", (unsigned long long)cudnn_output_hash());

@@ -2,6 +2,7 @@
 // CPU elementwise loops. The per-element functions live in engine/math/elementwise_math.h.
 #include <cstdint>
 
+#include "engine/math/elementwise_math.h"
 #include "engine/parallel.h"
 
 namespace sfm::cpu {
@@ -17,6 +18,17 @@ void map_binary(const T* a, const T* b, T* out, int64_t n, F f) {
 template <class T, class F>
 void map_ternary(const T* a, const T* b, const T* c, T* out, int64_t n, F f) {
   parallel_for(n, [&](int64_t i) { out[i] = f(a[i], b[i], c[i]); });
+}
+
+// The op layer's form, the same signatures as the CUDA launchers (kernels/elementwise.h).
+template <class T> void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, T p0, T p1) {
+  map_unary(x, y, n, [=](T v) { return math::unary(op, v, p0, p1); });
+}
+template <class T> void unary_backward(UnaryOp op, const T* x, const T* y, const T* g, T* gx, int64_t n, T p0, T p1) {
+  map_ternary(x, y, g, gx, n, [=](T xv, T yv, T gv) { return math::unary_grad(op, xv, yv, gv, p0, p1); });
+}
+template <class T> void binary_forward(BinaryOp op, const T* a, const T* b, T* out, int64_t n) {
+  map_binary(a, b, out, n, [=](T u, T v) { return math::binary(op, u, v); });
 }
 
 }  // namespace sfm::cpu

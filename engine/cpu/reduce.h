@@ -25,4 +25,22 @@ double sum_det(const T* x, int64_t n) {
   return s;
 }
 
+// The op layer's form, the same signatures as the CUDA launchers (kernels/reduce.h); the
+// scales are applied in double here (float32 on CUDA: the kernels' own rounding).
+template <class T> void scaled_sum(const T* x, int64_t n, double scale, T* out) { out[0] = T(scale * sum_det(x, n)); }
+template <class T> void broadcast_scalar(const T* g, double scale, T* out, int64_t n) {
+  const T v = T((double)g[0] * scale);
+  parallel_for(n, [&](int64_t i) { out[i] = v; }, 4096);
+}
+template <class T> void plane_mean(const T* x, int64_t planes, int64_t hw, T* out) {
+  for (int64_t p = 0; p < planes; ++p) out[p] = T(sum_det(x + p * hw, hw) / (double)hw);
+}
+// out[p, i] = scale * g[p] over planes of hw elements (the backward of plane_mean: scale 1/hw).
+template <class T> void plane_broadcast(const T* g, int64_t planes, int64_t hw, double scale, T* out) {
+  parallel_for(planes, [&](int64_t p) {
+    const T v = T((double)g[p] * scale);
+    for (int64_t i = 0; i < hw; ++i) out[p * hw + i] = v;
+  }, 64);
+}
+
 }  // namespace sfm::cpu
