@@ -1,5 +1,6 @@
 #include "cli/args.h"
 
+#include <cctype>
 #include <cstdio>
 #include <sstream>
 
@@ -41,6 +42,8 @@ bool Args::parse(const std::vector<std::string>& args) {
       return false;
     }
     if (a.rfind("--", 0) != 0) {
+      SFM_CHECK(allow_positional_, "sfm ", command_, ": unexpected argument '", a, "' (options are --key value; see sfm ",
+                command_, " --help)");
       positional_.push_back(a);
       continue;
     }
@@ -57,6 +60,7 @@ bool Args::parse(const std::vector<std::string>& args) {
       if (!has_value) {
         SFM_CHECK(i + 1 < args.size(), "sfm ", command_, ": option --", key, " needs a value");
         value = args[++i];
+        check_value(key, value);
       }
       extras_.push_back({key, value});
       continue;
@@ -72,12 +76,20 @@ bool Args::parse(const std::vector<std::string>& args) {
     if (!has_value) {
       SFM_CHECK(i + 1 < args.size(), "sfm ", command_, ": option --", key, " needs a value");
       value = args[++i];
+      check_value(key, value);
     }
     o.given = true;
     o.value = value;
   }
   for (auto& [k, o] : opts_) SFM_CHECK(!o.required || o.given, "sfm ", command_, ": missing required option --", k);
   return true;
+}
+
+// `--out --quiet`: the next word is an option, not a value (write --out=--quiet to mean it).
+void Args::check_value(const std::string& key, const std::string& value) const {
+  bool option_like = value.size() > 2 && value.rfind("--", 0) == 0 && std::isalpha((unsigned char)value[2]);
+  SFM_CHECK(!option_like, "sfm ", command_, ": option --", key, " needs a value, got the option '", value,
+            "' (write --", key, "=", value, " if that is the value)");
 }
 
 bool Args::has(const std::string& name) const {

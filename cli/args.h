@@ -17,6 +17,11 @@ class Args {
   Args& flag(const std::string& name, const std::string& help);
   // Accept any other --key value pair (returned by extras(); e.g. config overrides).
   Args& allow_extras(const std::string& help);
+  // Accept words that are not options (returned by positional()); otherwise one is an error.
+  Args& allow_positional() {
+    allow_positional_ = true;
+    return *this;
+  }
 
   // Parses; returns false when --help was asked (the help has been printed). Throws
   // sfm::Error naming the offending option otherwise.
@@ -38,7 +43,8 @@ class Args {
     std::string value;
   };
   std::string command_, description_, extras_help_;
-  bool allow_extras_ = false;
+  bool allow_extras_ = false, allow_positional_ = false;
+  void check_value(const std::string& key, const std::string& value) const;
   std::vector<std::string> order_;
   std::map<std::string, Opt> opts_;
   std::vector<std::pair<std::string, std::string>> extras_;

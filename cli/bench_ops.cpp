@@ -53,6 +53,8 @@ static int bench_ops(const std::vector<std::string>& argv) {
   ctx.width = a.get_int("width");
   if (a.get_int("threads") > 0) set_cpu_threads(a.get_int("threads"));
   int reps = a.has("reps") ? a.get_int("reps") : (ctx.device == Device::CPU ? 5 : 50);
+  SFM_CHECK(reps >= 1, "sfm bench ops: --reps must be >= 1, got ", reps);
+  SFM_CHECK(ctx.batch >= 1 && ctx.height >= 1 && ctx.width >= 1, "sfm bench ops: --batch, --height and --width must be >= 1");
   std::string filter = a.get("filter");
 
   std::string device_desc = ctx.device == Device::CPU

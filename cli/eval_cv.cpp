@@ -1,5 +1,7 @@
 // `sfm eval depth` and `sfm eval pose`: the KITTI Eigen-split depth protocol, depth against
 // .npy ground truth, and snippet ATE against poses.txt (see docs/evaluation.md).
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -24,6 +26,20 @@ using namespace sfm;
 using namespace sfm::eval;
 
 namespace {
+
+// An output file named on the command line must be writable before the work starts: its folder
+// exists and is writable, and it is not a folder itself.
+void check_output_file(const sfm::cli::Args& a, const std::string& opt, const char* who) {
+  if (!a.has(opt)) return;
+  fs::path p(a.get(opt));
+  std::error_code ec;
+  SFM_CHECK(!fs::is_directory(p, ec), who, ": --", opt, " ", p.string(), " is a folder (give a file name)");
+  fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  SFM_CHECK(fs::is_directory(dir, ec), who, ": --", opt, " ", p.string(), ": folder ", dir.string(), " does not exist");
+  SFM_CHECK(access(dir.c_str(), W_OK) == 0, who, ": --", opt, " ", p.string(), ": folder ", dir.string(),
+            " is not writable");
+  SFM_CHECK(!fs::exists(p, ec) || access(p.c_str(), W_OK) == 0, who, ": --", opt, " ", p.string(), " is not writable");
+}
 
 // Scene folders listed in DIR/<split>.txt (or in the file `split` names, when it is one).
 std::vector<std::string> read_scene_list(const std::string& root, const std::string& split, std::string* list_path) {
@@ -146,6 +162,8 @@ int run_eval_depth(const std::vector<std::string>& argv) {
       .option("save-pred", "also write the network's disparities [N,H,W] to this .npy (for --pred)")
       .option("out", "write the results as JSON to this file");
   if (!a.parse(argv)) return 0;
+  check_output_file(a, "out", "sfm eval depth");
+  check_output_file(a, "save-pred", "sfm eval depth");
   SFM_CHECK(a.has("kitti-raw") != a.has("data"), "sfm eval depth: give exactly one of --kitti-raw and --data");
   SFM_CHECK(a.has("disp-weights") != a.has("pred"), "sfm eval depth: give exactly one of --disp-weights and --pred");
   const bool kitti = a.has("kitti-raw");
@@ -368,6 +386,7 @@ int run_eval_pose(const std::vector<std::string>& argv) {
       .option("tum-dir", "write every snippet as TUM trajectories: DIR/gt/*.txt and DIR/pred/*.txt")
       .option("out", "write the results as JSON to this file");
   if (!a.parse(argv)) return 0;
+  check_output_file(a, "out", "sfm eval pose");
   const int H = a.get_int("height"), W = a.get_int("width"), B = a.get_int("batch-size");
   SFM_CHECK(H > 0 && W > 0 && B > 0, "sfm eval pose: --height, --width and --batch-size must be positive");
   RotationMode rot = parse_rotation(a.get("rotation"));

@@ -1,6 +1,7 @@
 // `sfm infer`: DispNet on an image, a folder of images or a video; colour-mapped disparity PNGs
 // (and an mp4 for a video), optionally the raw finest-scale disparity as .npy.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <opencv2/imgproc.hpp>
@@ -61,7 +62,11 @@ int run_video(const Outputs& o, DispNet& net, const std::string& path, int batch
   cv::VideoCapture cap(path);
   SFM_CHECK(cap.isOpened(), "cannot open video ", path, " (is OpenCV built with a backend that reads it?)");
   double fps = fps_override > 0 ? fps_override : cap.get(cv::CAP_PROP_FPS);
-  if (!(fps > 0 && fps < 1000)) fps = 10.0;
+  if (!(fps > 0 && fps <= 1000)) {  // only the input's rate can be missing: --fps is checked by the caller
+    std::fprintf(stderr, "warning: %s reports no usable frame rate (%g); the output video uses 10 fps (set --fps)\n",
+                 path.c_str(), fps);
+    fps = 10.0;
+  }
   int64_t total = (int64_t)cap.get(cv::CAP_PROP_FRAME_COUNT);
   std::string stem = fs::path(path).stem().string();
   std::string mp4 = (fs::path(o.dir) / (stem + "_disp.mp4")).string();
@@ -108,6 +113,9 @@ int run_video(const Outputs& o, DispNet& net, const std::string& path, int batch
   progress.finish();
   writer.release();
   SFM_CHECK(n > 0, "video ", path, " has no readable frame");
+  if (total > 0 && n < total)
+    std::fprintf(stderr, "warning: video %s announces %lld frames but only %lld could be read (truncated or damaged?)\n",
+                 path.c_str(), (long long)total, (long long)n);
   std::error_code ec;
   fs::rename(tmp, mp4, ec);
   SFM_CHECK(!ec, "cannot rename ", tmp, " to ", mp4, ": ", ec.message());
@@ -141,6 +149,10 @@ int run_infer(const std::vector<std::string>& argv) {
   o.w = a.get_int("width");
   int batch = a.get_int("batch-size");
   SFM_CHECK(o.h > 0 && o.w > 0 && batch > 0, "sfm infer: --height, --width and --batch-size must be positive");
+  if (a.has("fps")) {
+    double f = a.get_double("fps");
+    SFM_CHECK(std::isfinite(f) && f > 0 && f <= 1000, "sfm infer: --fps must be > 0 and <= 1000, got ", a.get("fps"));
+  }
   std::string in = a.get("input");
   std::error_code ec;
   SFM_CHECK(fs::exists(in, ec), "sfm infer: --input ", in, " does not exist");

@@ -46,10 +46,20 @@ int main(int argc, char** argv) {
     for (const auto& c : sfm::cli::commands())
       if (c.name.rfind(args[0] + " ", 0) == 0) group = true;
     if (group) {
-      std::fprintf(stderr, "sfm %s: which one?\n", args[0].c_str());
+      // `sfm eval --help` lists the group's commands on stdout and succeeds; a bare or unknown
+      // `sfm eval X` asks which one (exit 2).
+      bool help = args.size() >= 2 && (args[1] == "--help" || args[1] == "-h" || args[1] == "help");
+      std::FILE* o = help ? stdout : stderr;
+      if (help)
+        std::fprintf(o, "usage: sfm %s <command> [options]   (sfm %s <command> --help for its options)\n\ncommands:\n",
+                     args[0].c_str(), args[0].c_str());
+      else if (args.size() >= 2)
+        std::fprintf(o, "sfm %s: unknown command '%s'; which one?\n", args[0].c_str(), args[1].c_str());
+      else
+        std::fprintf(o, "sfm %s: which one?\n", args[0].c_str());
       for (const auto& c : sfm::cli::commands())
-        if (c.name.rfind(args[0] + " ", 0) == 0) std::fprintf(stderr, "  sfm %-14s %s\n", c.name.c_str(), c.summary.c_str());
-      return 2;
+        if (c.name.rfind(args[0] + " ", 0) == 0) std::fprintf(o, "  sfm %-14s %s\n", c.name.c_str(), c.summary.c_str());
+      return help ? 0 : 2;
     }
     std::fprintf(stderr, "sfm: unknown command '%s'\n", args[0].c_str());
     usage();

@@ -63,6 +63,8 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
   }
   o.threads = a.get_int("threads");
   o.jpeg_quality = a.get_int("jpeg-quality");
+  SFM_CHECK(o.jpeg_quality >= 0 && o.jpeg_quality <= 100, "sfm prepare: --jpeg-quality must be 0..100, got ",
+            o.jpeg_quality);
   o.progress = !a.get_flag("no-progress");
   SFM_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "sfm prepare: --val-fraction must be in [0, 1)");
   SFM_CHECK(o.min_frames >= 1, "sfm prepare: --min-frames must be >= 1");

@@ -143,6 +143,7 @@ int synth_main(const std::vector<std::string>& argv) {
   synth::validate(o);
 
   auto t0 = std::chrono::steady_clock::now();
+  synth::install_synth_stop_handlers();
   synth::write_synthetic_dataset(a.get("out"), o);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int64_t frames = (int64_t)o.scenes * o.frames;

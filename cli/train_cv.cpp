@@ -14,20 +14,25 @@ static int train_main(const std::vector<std::string>& argv) {
   Args a("train", "Trains DispNet and PoseExpNet with the SfMLearner objective.\n"
                   "Every config key (sfm train --list-keys) can also be given as --key value.");
   a.option("data", "formatted data set root (train.txt, val.txt)")
-      .option("out", "run folder", "", true)
+      .option("out", "run folder (refused when it holds a run, unless --resume or --overwrite)")
       .option("config", "JSON config file")
       .flag("resume", "continue from RUN/checkpoints/latest")
+      .flag("overwrite", "replace the run already in --out (its checkpoints, metrics and event files)")
       .flag("list-keys", "print every config key with its default and exit")
       .flag("skip-selftest", "do not run the CUDA kernel selftest (sfm selftest --quick) before training")
       .allow_extras("any config key, e.g. --steps 1000 --preset pytorch-port --seq-length 5");
   if (!a.parse(argv)) return 0;
   if (a.get_flag("list-keys")) {
-    for (const auto& k : train_config_keys())
-      std::printf("  %-18s %-32s %s%s\n", k.name.c_str(), k.type.c_str(), k.help.c_str(),
-                  k.def.empty() ? "" : (" [" + k.def + "]").c_str());
+    for (const auto& k : train_config_keys()) {
+      std::string range = config_key_range(k.name);
+      std::printf("  %-18s %-32s %s%s%s\n", k.name.c_str(), k.type.c_str(), k.help.c_str(),
+                  k.def.empty() ? "" : (" [" + k.def + "]").c_str(), range.empty() ? "" : (" (" + range + ")").c_str());
+    }
     return 0;
   }
+  SFM_CHECK(a.has("out"), "sfm train: missing required option --out");
   std::string run = a.get("out");
+  check_run_folder(run, a.get_flag("resume"), a.get_flag("overwrite"));
   TrainConfig cfg;
   bool resume = a.get_flag("resume");
   if (resume) {
@@ -38,6 +43,9 @@ static int train_main(const std::vector<std::string>& argv) {
   if (a.has("config")) cfg.apply_file(a.get("config"));
   if (a.has("data")) cfg.set("data", a.get("data"), "--data");
   for (const auto& [k, v] : a.extras()) cfg.set(k, v, "--" + k);
+  // The data set is stored as an absolute path, so --resume works from any folder.
+  if (!cfg.str("data").empty() && std::filesystem::path(cfg.str("data")).is_relative())
+    cfg.set("data", std::filesystem::absolute(cfg.str("data")).lexically_normal().string(), "--data");
   // On CUDA, refuse to train on a kernel that fails the quick selftest.
   if (!a.get_flag("skip-selftest"))
     testing::require_selftest_pass(cfg.str("device") == "cuda" ? Device::CUDA : Device::CPU, "sfm train");

@@ -12,6 +12,7 @@
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 #include "engine/safetensors.h"
+#include "eval/image_bytes.h"
 
 namespace fs = std::filesystem;
 
@@ -47,7 +48,9 @@ std::vector<std::string> list_images(const std::string& dir) {
 cv::Mat load_image_rgb(const std::string& path) {
   std::error_code ec;
   SFM_CHECK(fs::is_regular_file(path, ec), "image ", path, " is missing");
-  cv::Mat im = cv::imread(path, cv::IMREAD_COLOR);
+  std::string bytes = read_image_file_checked(path, "infer");
+  cv::Mat buf(1, (int)bytes.size(), CV_8U, bytes.data());
+  cv::Mat im = bytes.empty() ? cv::Mat() : cv::imdecode(buf, cv::IMREAD_COLOR);
   SFM_CHECK(!im.empty(), "cannot decode image ", path);
   cv::Mat rgb;
   cv::cvtColor(im, rgb, cv::COLOR_BGR2RGB);

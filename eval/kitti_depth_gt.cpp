@@ -24,8 +24,15 @@ const std::vector<double>& CalibFile::get(const std::string& key, size_t n) cons
 }
 
 CalibFile read_calib_file(const std::string& path) {
-  std::ifstream f(path);
-  SFM_CHECK(f.good(), "cannot open calibration file ", path);
+  std::ifstream in(path, std::ios::binary);
+  SFM_CHECK(in.good(), "cannot open calibration file ", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_calib_text(ss.str(), path);
+}
+
+CalibFile parse_calib_text(const std::string& text, const std::string& path) {
+  std::istringstream f(text);
   CalibFile c;
   c.path = path;
   std::string line;

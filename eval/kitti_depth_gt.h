@@ -32,6 +32,8 @@ struct CalibFile {
   bool has(const std::string& key) const { return values.count(key) > 0; }
 };
 CalibFile read_calib_file(const std::string& path);
+// The same from the file's text (`path` names it in errors).
+CalibFile parse_calib_text(const std::string& text, const std::string& path);
 
 using Mat34 = std::array<double, 12>;  // row-major 3x4
 

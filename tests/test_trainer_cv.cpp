@@ -137,8 +137,9 @@ TEST_CASE("trainer: config errors name the key and the source", "[trainer][confi
   REQUIRE_THROWS_WITH(c.set("flip", "maybe", "--flip"), Catch::Contains("'flip'"));
   c.set("seq-length", "5", "--seq-length");  // dashes work like underscores
   REQUIRE(c.i("seq_length") == 5);
-  c.set("seq_length", "4", "--seq-length");
-  REQUIRE_THROWS_WITH(c.pose_net(), Catch::Contains("seq_length must be 3 or 5"));
+  // A value out of range is refused when it is set, naming the key and where it came from.
+  REQUIRE_THROWS_WITH(c.set("seq_length", "4", "--seq-length"),
+                      Catch::Contains("--seq-length") && Catch::Contains("'seq_length' must be 3 or 5"));
   std::string dir = fresh_dir("config");
   fs::create_directories(dir);
   std::ofstream(dir + "/bad.json") << R"({"batch": "four"})";

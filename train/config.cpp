@@ -1,6 +1,10 @@
 #include "train/config.h"
 
+#include <cmath>
 #include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
 
 #include "engine/error.h"
 
@@ -62,7 +66,68 @@ static const ConfigKey& find_key(const std::string& k, const std::string& source
   fail(source, ": unknown config key '", k, "' (known keys: ", known, ")");
 }
 
+namespace {
+struct Range {
+  double lo, hi;
+  bool lo_open, hi_open;
+};
+const Range* key_range(const std::string& k) {
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  static const std::map<std::string, Range> r = {
+      {"steps", {1, inf, false, false}},        {"batch", {1, 1e9, false, false}},
+      {"height", {1, 16384, false, false}},     {"width", {1, 16384, false, false}},
+      {"seq_length", {3, 5, false, false}},     {"lr", {0, inf, true, false}},
+      {"beta1", {0, 1, false, true}},           {"beta2", {0, 1, false, true}},
+      {"weight_decay", {0, inf, false, false}}, {"seed", {0, inf, false, false}},
+      {"photo_weight", {0, inf, false, false}}, {"smooth_weight", {0, inf, false, false}},
+      {"smooth_decay", {0, inf, true, false}},  {"mask_weight", {0, inf, false, false}},
+      {"workers", {0, 256, false, false}},      {"log_every", {1, inf, false, false}},
+      {"val_every", {0, inf, false, false}},    {"val_batches", {0, inf, false, false}},
+      {"save_every", {0, inf, false, false}},   {"plot_every", {0, inf, false, false}},
+      {"threads", {0, 4096, false, false}},     {"max_minutes", {0, inf, false, false}},
+      {"inject_nan_at", {-1, inf, false, false}},
+  };
+  auto it = r.find(k);
+  return it == r.end() ? nullptr : &it->second;
+}
+std::string fmt_num(double x) {
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+}  // namespace
+
+std::string config_key_range(const std::string& key) {
+  const Range* r = key_range(key);
+  if (!r) return "";
+  if (key == "seq_length") return "3 or 5";
+  std::string lo = r->lo_open ? "> " + fmt_num(r->lo) : ">= " + fmt_num(r->lo);
+  if (std::isinf(r->hi)) return lo;
+  return lo + " and " + (r->hi_open ? "< " : "<= ") + fmt_num(r->hi);
+}
+
+// A number for `c` must be finite and inside its range; the error names the key, the source and
+// the range.
+static json check_range(const ConfigKey& c, const json& v, const std::string& source) {
+  if (!v.is_number()) return v;
+  double x = v.get<double>();
+  SFM_CHECK(std::isfinite(x), source, ": config key '", c.name, "' must be a finite number, got ", v.dump());
+  SFM_CHECK(c.type != "int" || std::fabs(x) <= 9007199254740992.0, source, ": config key '", c.name,
+            "' is out of the integer range (|x| <= 2^53), got ", v.dump());
+  const Range* r = key_range(c.name);
+  if (!r) return v;
+  bool ok = (r->lo_open ? x > r->lo : x >= r->lo) && (r->hi_open ? x < r->hi : x <= r->hi);
+  if (c.name == "seq_length") ok = x == 3 || x == 5;
+  SFM_CHECK(ok, source, ": config key '", c.name, "' must be ", config_key_range(c.name), ", got ", v.dump());
+  return v;
+}
+
+static json parse_value_unchecked(const ConfigKey& c, const std::string& v, const std::string& source);
 static json parse_value(const ConfigKey& c, const std::string& v, const std::string& source) {
+  return check_range(c, parse_value_unchecked(c, v, source), source);
+}
+
+static json parse_value_unchecked(const ConfigKey& c, const std::string& v, const std::string& source) {
   auto bad = [&](const char* what) -> json {
     fail(source, ": config key '", c.name, "' expects ", what, ", got '", v, "'");
   };
@@ -76,13 +141,17 @@ static json parse_value(const ConfigKey& c, const std::string& v, const std::str
     return bad("an integer");
   }
   if (c.type == "float") {
+    bool parsed = false;
+    double x = 0;
     try {
       size_t pos = 0;
-      double x = std::stod(v, &pos);
-      if (pos == v.size()) return x;
+      x = std::stod(v, &pos);
+      parsed = pos == v.size();
     } catch (...) {
     }
-    return bad("a number");
+    if (!parsed) return bad("a number");
+    if (!std::isfinite(x)) return bad("a finite number");
+    return x;
   }
   if (c.type == "bool") {
     if (v == "true" || v == "1" || v == "yes") return true;
@@ -97,10 +166,18 @@ static json parse_value(const ConfigKey& c, const std::string& v, const std::str
 }
 
 static json check_json_value(const ConfigKey& c, const json& v, const std::string& source) {
-  if (v.is_null()) return v;
+  if (v.is_null()) {
+    // null means "from the preset" for the loss keys (no default) and "none" for strings.
+    SFM_CHECK(c.def.empty() || c.type == "string", source, ": config key '", c.name,
+              "' cannot be null (expected ", c.type, ", default ", c.def, ")");
+    return v;
+  }
   if (v.is_string()) return parse_value(c, v.get<std::string>(), source);
-  if (c.type == "int" && v.is_number_integer()) return v;
-  if (c.type == "float" && v.is_number()) return v.get<double>();
+  if (c.type == "int" && v.is_number_integer()) return check_range(c, v, source);
+  if (c.type == "int" && v.is_number_float() && std::isfinite(v.get<double>()) &&
+      v.get<double>() == std::floor(v.get<double>()) && std::fabs(v.get<double>()) < 9e15)
+    return check_range(c, json((long long)v.get<double>()), source);
+  if (c.type == "float" && v.is_number()) return check_range(c, json(v.get<double>()), source);
   if (c.type == "bool" && v.is_boolean()) return v;
   fail(source, ": config key '", c.name, "' has a value of the wrong type: ", v.dump(), " (expected ", c.type, ")");
 }
@@ -114,6 +191,7 @@ TrainConfig::TrainConfig() {
 void TrainConfig::apply_json(const json& j, const std::string& source) {
   SFM_CHECK(j.is_object(), source, ": the config must be a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "_comment") continue;  // free text (config.json explains itself there)
     const ConfigKey& c = find_key(it.key(), source);
     values_[c.name] = check_json_value(c, *it, source);
   }
@@ -141,6 +219,7 @@ void TrainConfig::set(const std::string& key, const std::string& value, const st
 
 json TrainConfig::resolved() const {
   json r = values_;
+  r["_comment"] = "resolved configuration: every key with its final value; 'data' is the absolute path of --data";
   LossConfig l = loss();
   r["photo_weight"] = l.photo_weight;
   r["smooth_weight"] = l.smooth_weight;

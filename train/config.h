@@ -18,6 +18,9 @@ struct ConfigKey {
   std::string name, type, def, help;  // type: int | float | bool | string | one of "a|b|c"
 };
 const std::vector<ConfigKey>& train_config_keys();
+// The allowed range of a numeric key in words (">= 1", "> 0", ">= 0 and < 1", "3 or 5"); "" for
+// keys without one. Every number must also be finite.
+std::string config_key_range(const std::string& key);
 
 class TrainConfig {
  public:

@@ -13,6 +13,8 @@
 
 #include "engine/error.h"
 #include "engine/npy.h"
+#include "eval/image_bytes.h"
+#include "train/data_formats.h"
 
 namespace sfm {
 namespace fs = std::filesystem;
@@ -22,19 +24,15 @@ const char* layout_name(DataLayout l) { return l == DataLayout::Formatted ? "for
 // ------------------------------------------------------------------ small file helpers
 namespace {
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream f(path);
-  SFM_CHECK(f.good(), "dataset: cannot open split file ", path);
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(f, line)) {
-    while (!line.empty() && (line.back() == '\r' || std::isspace((unsigned char)line.back()))) line.pop_back();
-    size_t b = 0;
-    while (b < line.size() && std::isspace((unsigned char)line[b])) ++b;
-    out.push_back(line.substr(b));
-  }
-  return out;
+std::string slurp(const std::string& path, const char* what) {
+  std::ifstream f(path, std::ios::binary);
+  SFM_CHECK(f.good(), "dataset: cannot open ", what, path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
+
+std::vector<std::string> read_lines(const std::string& path) { return split_list_lines(slurp(path, "split file ")); }
 
 std::vector<std::string> tokens(const std::string& s) {
   std::istringstream is(s);
@@ -63,25 +61,7 @@ uint32_t be16(const unsigned char* p) { return (uint32_t)p[0] << 8 | p[1]; }
 }  // namespace
 
 std::vector<double> read_numbers(const std::string& path) {
-  std::ifstream f(path);
-  SFM_CHECK(f.good(), "dataset: cannot open ", path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string s = ss.str();
-  for (char& c : s)
-    if (c == ',') c = ' ';
-  std::istringstream is(s);
-  std::vector<double> out;
-  std::string tok;
-  while (is >> tok) {
-    errno = 0;
-    char* end = nullptr;
-    double v = std::strtod(tok.c_str(), &end);
-    SFM_CHECK(end == tok.c_str() + tok.size() && errno != ERANGE, "dataset: ", path, ": '", tok,
-              "' is not a number");
-    out.push_back(v);
-  }
-  return out;
+  return parse_numbers_text(slurp(path, ""), "dataset: " + path);
 }
 
 bool read_image_size(const std::string& path, int& width, int& height) {
@@ -243,8 +223,8 @@ void Dataset::scan_formatted(const std::vector<std::string>& lines, const std::s
       problem(e.what());
       continue;
     }
-    if (kv.size() != 9) {
-      problem("dataset: " + cam + ": expected 9 numbers (3x3 intrinsics), found " + std::to_string(kv.size()));
+    if (std::string why = intrinsics_problem(kv); !why.empty()) {
+      problem("dataset: " + cam + ": " + why);
       continue;
     }
     s.K = K_from(kv);
@@ -288,39 +268,22 @@ void Dataset::scan_formatted(const std::vector<std::string>& lines, const std::s
     // poses.txt
     std::string poses = (fs::path(s.dir) / "poses.txt").string();
     if (fs::exists(poses)) {
-      std::ifstream pf(poses);
-      std::string line;
       std::vector<Pose34> ps;
-      bool ok = true;
       std::string why;
-      int pl = 0;
-      while (std::getline(pf, line)) {
-        ++pl;
-        auto pt = tokens(line);
-        if (pt.empty()) continue;
-        if (pt.size() != 12) {
-          ok = false;
-          why = "line " + std::to_string(pl) + " has " + std::to_string(pt.size()) + " numbers, expected 12";
-          break;
+      try {
+        for (const auto& r : parse_poses_text(slurp(poses, ""), "dataset: " + poses)) {
+          Pose34 T;
+          for (int i = 0; i < 12; ++i) T(i / 4, i % 4) = r[i];
+          ps.push_back(T);
         }
-        Pose34 T;
-        for (int i = 0; i < 12; ++i) {
-          char* end = nullptr;
-          T(i / 4, i % 4) = std::strtod(pt[i].c_str(), &end);
-          if (end != pt[i].c_str() + pt[i].size()) {
-            ok = false;
-            why = "line " + std::to_string(pl) + ": '" + pt[i] + "' is not a number";
-          }
-        }
-        if (!ok) break;
-        ps.push_back(T);
+        if (ps.size() != s.frames.size())
+          why = "dataset: " + poses + ": " + std::to_string(ps.size()) + " poses for " + std::to_string(s.frames.size()) +
+                " frames";
+      } catch (const Error& e) {
+        why = e.what();
       }
-      if (ok && ps.size() != s.frames.size()) {
-        ok = false;
-        why = std::to_string(ps.size()) + " poses for " + std::to_string(s.frames.size()) + " frames";
-      }
-      if (!ok) {
-        problem("dataset: " + poses + ": " + why);
+      if (!why.empty()) {
+        problem(why);
         continue;
       }
       s.poses = std::move(ps);
@@ -371,6 +334,10 @@ void Dataset::scan_tensorflow(const std::vector<std::string>& lines, const std::
       problem("dataset: " + cam + ": expected 9 comma-separated intrinsics, found " + std::to_string(kv.size()));
       continue;
     }
+    if (std::string why = intrinsics_problem(kv); !why.empty()) {
+      problem("dataset: " + cam + ": " + why);
+      continue;
+    }
     s.K = K_from(kv);
     int w = 0, h = 0;
     if (!read_image_size(img, w, h)) {
@@ -406,7 +373,10 @@ void Dataset::scan_tensorflow(const std::vector<std::string>& lines, const std::
 
 // ------------------------------------------------------------------ decoding
 cv::Mat decode_image_bgr(const std::string& path) {
-  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  // A truncated file would decode partially (libjpeg only warns): refuse it, naming the file.
+  std::string bytes = read_image_file_checked(path, "loader");
+  cv::Mat buf(1, (int)bytes.size(), CV_8U, bytes.data());
+  cv::Mat bgr = bytes.empty() ? cv::Mat() : cv::imdecode(buf, cv::IMREAD_COLOR);
   SFM_CHECK(!bgr.empty(), "loader: cannot decode image ", path, " (missing, truncated or not an image)");
   return bgr;
 }

@@ -1,6 +1,9 @@
 #include "train/demo.h"
 
+#include <algorithm>
+
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +23,7 @@
 #include "train/image_util.h"
 #include "train/loader.h"
 #include "train/synth_world.h"
+#include "train/synth_writer.h"
 #include "train/trainer.h"
 
 namespace sfm {
@@ -65,12 +69,54 @@ DemoResult run_demo(const DemoOptions& o) {
   const int W = o.width ? o.width : (cuda ? 416 : 208);
   const int scenes = o.scenes ? o.scenes : (cuda ? 40 : 16);
   const int frames = o.frames ? o.frames : (cuda ? 60 : 40);
+  // Everything that can be checked is checked before any work, so a bad option leaves nothing behind.
+  SFM_CHECK(o.scenes == 0 || o.scenes >= 2, "sfm demo: --scenes must be >= 2 (at least one training and one "
+            "held-out scene), got ", o.scenes);
+  SFM_CHECK(o.frames == 0 || o.frames >= 3, "sfm demo: --frames must be >= 3 (one 3-frame snippet), got ", o.frames);
+  SFM_CHECK(o.height >= 0 && o.width >= 0, "sfm demo: --height and --width must be >= 0 (0 = default)");
+  SFM_CHECK(o.scenes <= 100000 && o.frames <= 100000, "sfm demo: --scenes and --frames must be <= 100000");
+  // Training gets what is left of the budget minus a reserve for evaluation and the report.
+  const double eval_reserve = cuda ? 0.5 : std::max(0.75, 0.08 * o.minutes);
+  // Generating the data takes about scenes*frames*H*W / (0.5 Mpixel/s per CPU thread) (measured
+  // ~0.6 on a 2-core machine); what is left must allow 0.2 minutes of training.
+  const double gen_minutes =
+      (double)scenes * frames * H * W / (0.5e6 * std::max(1, o.threads > 0 ? o.threads : cpu_threads())) / 60.0;
+  const double min_minutes = eval_reserve + gen_minutes + 0.25;
+  SFM_CHECK(o.minutes >= min_minutes, "sfm demo: --minutes ", o.minutes, " leaves no time to train (about ",
+            gen_minutes, " minutes to generate the data and ", eval_reserve,
+            " for the evaluation on this device); use --minutes ", std::ceil(min_minutes * 10) / 10, " or more");
+  const std::string data = o.out + "/data", run = o.out + "/run", report = o.out + "/report";
+  TrainConfig cfg;  // every key checked (preset, lr, seed, size) before the data is generated
+  cfg.set("data", data, "sfm demo");
+  cfg.set("device", cuda ? "cuda" : "cpu", "sfm demo");
+  cfg.set("height", std::to_string(H), "sfm demo --height");
+  cfg.set("width", std::to_string(W), "sfm demo --width");
+  cfg.set("preset", o.preset, "sfm demo --preset");
+  cfg.set("steps", "1000000", "sfm demo");
+  cfg.set("seed", std::to_string(o.seed), "sfm demo --seed");
+  {
+    std::ostringstream lr;
+    lr.precision(17);
+    lr << o.lr;
+    cfg.set("lr", lr.str(), "sfm demo --lr");
+  }
+  cfg.set("val_every", "0", "sfm demo");
+  cfg.set("save_every", "0", "sfm demo");
+  cfg.set("log_every", "10", "sfm demo");
+  cfg.set("plot_every", "50", "sfm demo");
+  cfg.set("in_memory", "true", "sfm demo");
+  {
+    const int train_scenes = scenes - synth::num_val_scenes(scenes, synth::SynthOptions{}.val_fraction);
+    const int64_t snippets = (int64_t)train_scenes * (frames - 2);
+    SFM_CHECK(snippets >= cfg.i("batch"), "sfm demo: ", train_scenes, " training scenes x ", frames,
+              " frames give ", snippets, " snippets, fewer than the batch of ", cfg.i("batch"),
+              "; use more --scenes or --frames");
+  }
   if (fs::exists(o.out)) {
     SFM_CHECK(o.force, "sfm demo: ", o.out, " exists; pass --force to replace it");
     fs::remove_all(o.out);
   }
   fs::create_directories(o.out);
-  const std::string data = o.out + "/data", run = o.out + "/run", report = o.out + "/report";
   fs::create_directories(report);
 
   std::printf("sfm demo: %s, %dx%d, %d synthetic scenes x %d frames, %.1f-minute budget, %d CPU threads\n",
@@ -87,25 +133,10 @@ DemoResult run_demo(const DemoOptions& o) {
   so.progress = true;
   synth::write_synthetic_dataset(data, so);
 
-  // Training gets what is left of the budget minus a reserve for evaluation and the report.
-  double eval_reserve = cuda ? 0.5 : std::max(0.75, 0.08 * o.minutes);
   double train_minutes = o.minutes - minutes_since(t0) - eval_reserve;
-  SFM_CHECK(train_minutes > 0.2, "sfm demo: the budget of ", o.minutes, " minutes leaves no time to train");
-  TrainConfig cfg;
-  cfg.set("data", data, "demo");
-  cfg.set("device", cuda ? "cuda" : "cpu", "demo");
-  cfg.set("height", std::to_string(H), "demo");
-  cfg.set("width", std::to_string(W), "demo");
-  cfg.set("preset", o.preset, "demo");
-  cfg.set("steps", "1000000", "demo");
+  SFM_CHECK(train_minutes > 0.2, "sfm demo: the budget of ", o.minutes, " minutes leaves no time to train "
+            "after generating the data (use a larger --minutes)");
   cfg.set("max_minutes", std::to_string(train_minutes), "demo");
-  cfg.set("seed", std::to_string(o.seed), "demo");
-  cfg.set("lr", std::to_string(o.lr), "demo");
-  cfg.set("val_every", "0", "demo");
-  cfg.set("save_every", "0", "demo");
-  cfg.set("log_every", "10", "demo");
-  cfg.set("plot_every", "50", "demo");
-  cfg.set("in_memory", "true", "demo");
   std::printf("[2/3] training for %.1f minutes: batch %lld, %dx%d, 3 frames, Adam lr %g, preset %s, "
               "augmentation on (settings in %s/config.json)\n",
               train_minutes, (long long)cfg.i("batch"), H, W, o.lr, o.preset.c_str(), run.c_str());

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -46,9 +47,20 @@ Eigen::Matrix3d rotz(double a) {
 
 }  // namespace
 
+static std::string slurp(const std::string& path, const char* what) {
+  std::ifstream f(path, std::ios::binary);
+  SFM_CHECK(f.good(), "kitti: cannot open ", what, " ", path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
 std::map<std::string, std::vector<double>> read_calib_file(const std::string& path) {
-  std::ifstream f(path);
-  SFM_CHECK(f.good(), "kitti: cannot open calibration file ", path);
+  return parse_calib_text(slurp(path, "calibration file"), path);
+}
+
+std::map<std::string, std::vector<double>> parse_calib_text(const std::string& text, const std::string& path) {
+  std::istringstream f(text);
   std::map<std::string, std::vector<double>> out;
   std::string line;
   std::vector<double> vals;
@@ -139,16 +151,17 @@ Eigen::Matrix4d imu_to_rect_cam(const CamToCam& c, const Eigen::Matrix4d& velo_t
 
 double Oxts::speed() const { return std::sqrt(vf() * vf() + vl() * vl()); }
 
-Oxts read_oxts(const std::string& path) {
-  std::ifstream f(path);
-  SFM_CHECK(f.good(), "kitti: cannot open OXTS file ", path);
-  std::stringstream ss;
-  ss << f.rdbuf();
+Oxts read_oxts(const std::string& path) { return parse_oxts_text(slurp(path, "OXTS file"), path); }
+
+Oxts parse_oxts_text(const std::string& text, const std::string& path) {
   std::vector<double> vals;
-  SFM_CHECK(parse_numbers(ss.str(), vals), "kitti: ", path, ": OXTS file holds a token that is not a number");
+  SFM_CHECK(parse_numbers(text, vals), "kitti: ", path, ": OXTS file holds a token that is not a number");
   SFM_CHECK(vals.size() == 30, "kitti: ", path, ": expected the 30 OXTS values, found ", vals.size());
   Oxts o;
-  for (int i = 0; i < 30; ++i) o.v[i] = vals[i];
+  for (int i = 0; i < 30; ++i) {
+    SFM_CHECK(std::isfinite(vals[i]), "kitti: ", path, ": OXTS value ", i + 1, " is not finite");
+    o.v[i] = vals[i];
+  }
   return o;
 }
 
@@ -170,6 +183,13 @@ std::vector<Eigen::Matrix4d> oxts_to_poses(const std::vector<Oxts>& packets) {
   out.reserve(packets.size());
   for (const auto& p : packets) out.push_back(T0_inv * oxts_pose(p, scale));
   return out;
+}
+
+std::vector<float> parse_velodyne_bytes(const void* data, size_t n, const std::string& path) {
+  SFM_CHECK(n % 16 == 0, "kitti: ", path, " has ", n, " bytes, not a multiple of 16 (4 float32 per point)");
+  std::vector<float> pts(n / 4);
+  if (n) std::memcpy(pts.data(), data, n);
+  return pts;
 }
 
 std::vector<float> read_velodyne(const std::string& path) {

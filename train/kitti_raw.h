@@ -26,6 +26,8 @@ using Mat34 = Eigen::Matrix<double, 3, 4>;
 // 09-Jan-2012 13:57:47" are skipped). Throws sfm::Error naming the file when it cannot be
 // opened or holds no numeric key at all.
 std::map<std::string, std::vector<double>> read_calib_file(const std::string& path);
+// The same from the file's text (`path` names it in errors).
+std::map<std::string, std::vector<double>> parse_calib_text(const std::string& text, const std::string& path);
 // The values of `key`, which must have exactly `count` numbers (error names file and key).
 std::vector<double> calib_values(const std::map<std::string, std::vector<double>>& calib,
                                  const std::string& key, size_t count, const std::string& path);
@@ -70,6 +72,8 @@ struct Oxts {
 };
 // Reads one oxts/data/NNNNNNNNNN.txt; exactly 30 numbers or an error naming the file.
 Oxts read_oxts(const std::string& path);
+// The same from the file's text; every value must also be finite.
+Oxts parse_oxts_text(const std::string& text, const std::string& path);
 
 // KITTI devkit convertOxtsToPose: Mercator coordinates with the scale cos(lat0) of the
 // first packet (x = scale*er*lon*pi/180, y = scale*er*log(tan((90+lat)*pi/360)),
@@ -82,6 +86,8 @@ Eigen::Matrix4d oxts_pose(const Oxts& o, double scale);
 // Velodyne scan: N points x 4 floats (x, y, z, reflectance). The file size must be a
 // multiple of 16 bytes (error names the file otherwise).
 std::vector<float> read_velodyne(const std::string& path);
+// The same from the file's bytes.
+std::vector<float> parse_velodyne_bytes(const void* data, size_t n, const std::string& path);
 
 // Sparse depth map (row-major HxW, metres, 0 = unknown) of a velodyne scan seen by a camera
 // with intrinsics K (for the output resolution) and velodyne->camera transform velo_to_cam

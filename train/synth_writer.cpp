@@ -23,6 +23,9 @@
 #include "engine/rng.h"
 #include "train/progress.h"
 
+#include <atomic>
+#include <csignal>
+
 namespace sfm::synth {
 namespace fs = std::filesystem;
 
@@ -87,8 +90,17 @@ void rotation_to_rpy(const Eigen::Matrix3d& R, double& roll, double& pitch, doub
 }
 
 // Runs jobs [0, n) on nt threads (dynamic schedule); the first exception is rethrown.
+std::atomic<bool> g_synth_stop{false};
+void on_synth_signal(int) { g_synth_stop = true; }
+
 template <class F>
-void run_jobs(int64_t n, int nt, F&& job) {
+void run_jobs(int64_t n, int nt, F&& job_fn) {
+  // A stop request (SIGINT/SIGTERM, see request_synth_stop) fails the next job, so the caller's
+  // cleanup removes OUT.tmp-*.
+  auto job = [&](int64_t i) {
+    SFM_CHECK(!g_synth_stop.load(), "synth: interrupted; nothing was written (the temporary folder is removed)");
+    job_fn(i);
+  };
   std::exception_ptr err;
   std::mutex mu;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
@@ -108,6 +120,12 @@ void run_jobs(int64_t n, int nt, F&& job) {
 }
 
 }  // namespace
+
+void request_synth_stop() { g_synth_stop = true; }
+void install_synth_stop_handlers() {
+  std::signal(SIGINT, on_synth_signal);
+  std::signal(SIGTERM, on_synth_signal);
+}
 
 // ---------------------------------------------------------------------------------------------
 // rig and calibration

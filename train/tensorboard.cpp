@@ -158,7 +158,7 @@ void TensorBoardWriter::append_event_locked(const std::string& payload, bool is_
     put_bytes_field(event, 3, payload);  // Event.file_version
   } else {
     if (step != 0) put_int_field(event, 2, step);  // Event.step (proto3 leaves out a zero)
-    put_bytes_field(event, 5, payload);  // Event.summary
+    put_bytes_field(event, session_log_ ? 6 : 5, payload);  // Event.session_log or Event.summary
   }
   std::string len;
   put_le(len, event.size(), 8);
@@ -190,6 +190,16 @@ void TensorBoardWriter::add_scalar(const std::string& tag, double value, int64_t
   std::string summary = summary_with_value(tag, v);
   std::lock_guard<std::mutex> lock(mu_);
   append_event_locked(summary, false, step);
+}
+
+void TensorBoardWriter::add_session_start(int64_t step) {
+  // SessionLog { status = START (1) }: TensorBoard drops the events of steps >= `step` read before it.
+  std::string sl;
+  put_int_field(sl, 1, 1);
+  std::lock_guard<std::mutex> lock(mu_);
+  session_log_ = true;
+  append_event_locked(sl, false, step);
+  session_log_ = false;
 }
 
 void TensorBoardWriter::add_image(const std::string& tag, const cv::Mat& img, int64_t step) {

@@ -52,6 +52,10 @@ class TensorBoardWriter {
   // An 8-bit image, CV_8UC1 (gray), CV_8UC3 (BGR, OpenCV's order) or CV_8UC4 (BGRA); stored as
   // PNG. Throws sfm::Error naming the tag for an empty image or another type.
   void add_image(const std::string& tag, const cv::Mat& bgr_or_gray_u8, int64_t step);
+  // A SessionLog START event at `step` (Event field 6): TensorBoard then discards the points of
+  // steps >= `step` that it read earlier (from this run folder's older event files), which is
+  // how a resumed run hides the steps it repeats after its checkpoint.
+  void add_session_start(int64_t step);
   // Writes everything buffered to the file and flushes it to the OS. Throws sfm::Error naming
   // the file when the write fails.
   void flush();
@@ -69,6 +73,7 @@ class TensorBoardWriter {
   double flush_seconds_;
   std::chrono::steady_clock::time_point last_flush_;
   std::mutex mu_;
+  bool session_log_ = false;
 };
 
 }  // namespace sfm

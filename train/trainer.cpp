@@ -92,6 +92,16 @@ void save_checkpoint(const std::string& dir, SfMLearner& n, const json& state) {
   fs::remove_all(old);
 }
 
+// A checkpoint folder stands for its `name` file (as infer and eval accept).
+std::string weights_file(const std::string& p, const char* name) {
+  if (fs::is_directory(p)) {
+    std::string f = (fs::path(p) / name).string();
+    SFM_CHECK(fs::exists(f), "sfm train: ", p, " is a folder without ", name, " (expected a checkpoint folder or a .safetensors file)");
+    return f;
+  }
+  return p;
+}
+
 struct ValResult {
   double loss = 0, photometric = 0;
   bool has_depth = false, has_pose = false;
@@ -178,6 +188,87 @@ std::string fmt_eta(double s) {
 
 }  // namespace
 
+std::string resume_checkpoint_dir(const std::string& run_dir) {
+  std::string latest = run_dir + "/checkpoints/latest", old = latest + ".old";
+  if (fs::exists(latest + "/state.json")) return latest;
+  // save_checkpoint renames latest -> latest.old, then latest.tmp -> latest: a crash between the two
+  // leaves only latest.old (complete) and latest.tmp (complete too, but not known to be).
+  if (!fs::exists(latest) && fs::exists(old + "/state.json")) return old;
+  fail("sfm train --resume: no checkpoint at ", latest, fs::exists(latest) ? " (the folder has no state.json)" : "",
+       " (nothing to resume; start a new run without --resume)");
+}
+
+ResumeState read_resume_state(const std::string& path) {
+  std::ifstream f(path);
+  SFM_CHECK(f.good(), path, ": cannot open");
+  json st;
+  try {
+    st = json::parse(f);
+  } catch (const std::exception& e) {
+    fail(path, ": not valid JSON (a damaged checkpoint?): ", e.what());
+  }
+  SFM_CHECK(st.is_object(), path, ": expected a JSON object");
+  ResumeState r;
+  SFM_CHECK(st.contains("step"), path, ": key 'step' is missing");
+  SFM_CHECK(st["step"].is_number_integer() && st["step"].get<int64_t>() >= 0, path,
+            ": key 'step' must be an integer >= 0, got ", st["step"].dump());
+  r.step = st["step"].get<int64_t>();
+  SFM_CHECK(st.contains("loader"), path, ": key 'loader' is missing");
+  SFM_CHECK(st["loader"].is_string(), path, ": key 'loader' must be a string, got ", st["loader"].dump());
+  r.loader = st["loader"].get<std::string>();
+  if (st.contains("best") && !st["best"].is_null()) {
+    SFM_CHECK(st["best"].is_number(), path, ": key 'best' must be a number or null, got ", st["best"].dump());
+    r.best = st["best"].get<double>();
+    r.has_best = true;
+  }
+  return r;
+}
+
+void truncate_metrics_after(const std::string& path, int64_t step) {
+  std::ifstream f(path);
+  if (!f.good()) return;
+  std::string out, line;
+  bool dropped = false;
+  while (std::getline(f, line)) {
+    if (line.empty()) continue;
+    bool keep = true;
+    try {
+      json j = json::parse(line);
+      if (j.is_object() && j.contains("step") && j["step"].is_number() && j["step"].get<double>() > (double)step)
+        keep = false;
+    } catch (const std::exception&) {
+      keep = false;  // a line cut short by a kill
+    }
+    if (keep)
+      out += line + "\n";
+    else
+      dropped = true;
+  }
+  f.close();
+  if (dropped) write_file_atomic(path, out);
+}
+
+void check_run_folder(const std::string& run_dir, bool resume, bool overwrite) {
+  bool used = fs::exists(run_dir + "/config.json") || fs::exists(run_dir + "/metrics.jsonl") ||
+              fs::exists(run_dir + "/checkpoints");
+  SFM_CHECK(!(resume && overwrite), "sfm train: --resume and --overwrite exclude each other");
+  if (resume) {
+    SFM_CHECK(fs::exists(run_dir + "/config.json"), "sfm train --resume: ", run_dir,
+              "/config.json not found (not a run folder?)");
+    return;
+  }
+  SFM_CHECK(!fs::exists(run_dir) || fs::is_directory(run_dir), "sfm train: --out ", run_dir, " exists and is not a folder");
+  SFM_CHECK(!used || overwrite, "sfm train: ", run_dir,
+            " already holds a run (config.json, metrics.jsonl or checkpoints/); use --resume to continue it or "
+            "--overwrite to replace it");
+  if (used && overwrite) {
+    for (const char* p : {"checkpoints", "metrics.jsonl", "config.json", "failure.json", "loss_curve.png"})
+      fs::remove_all(fs::path(run_dir) / p);
+    for (const auto& e : fs::directory_iterator(run_dir))
+      if (e.path().filename().string().find("tfevents") != std::string::npos) fs::remove(e.path());
+  }
+}
+
 TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resume) {
   g_stop = false;
   TrainResult res;
@@ -195,10 +286,12 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   SfMLearner n(model_options(cfg, dev));
   const LossConfig& lcfg = n.loss_config();
   const AdamOptions& ao = n.options().adam;
-  if (!cfg.str("init_disp").empty()) n.dispnet().load(cfg.str("init_disp"));
-  if (!cfg.str("init_pose").empty()) n.posenet().load(cfg.str("init_pose"));
+  if (!cfg.str("init_disp").empty()) n.dispnet().load(weights_file(cfg.str("init_disp"), "dispnet.safetensors"));
+  if (!cfg.str("init_pose").empty()) n.posenet().load(weights_file(cfg.str("init_pose"), "posenet.safetensors"));
 
   DataLoader loader(data, loader_options(cfg, "train", true));
+  SFM_CHECK((int64_t)loader.size() >= cfg.i("batch"), "sfm train: batch ", cfg.i("batch"), " is larger than the ",
+            loader.size(), " snippets of ", data, "/train.txt (use --batch ", loader.size(), " or less)");
   std::unique_ptr<DataLoader> val;
   std::string val_start;  // every validation sees the same batches
   if (cfg.i("val_every") > 0) {
@@ -209,16 +302,21 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   int64_t step = 0;
   double best = std::numeric_limits<double>::infinity();
   std::string latest = run_dir + "/checkpoints/latest", best_dir = run_dir + "/checkpoints/best";
+  bool have_checkpoint = false;  // a `latest` exists that a failure leaves in place
   if (resume) {
-    SFM_CHECK(fs::exists(latest + "/state.json"), "sfm train --resume: no checkpoint at ", latest);
-    n.dispnet().load(latest + "/dispnet.safetensors");
-    n.posenet().load(latest + "/posenet.safetensors");
-    n.optimizer().load_state(load_safetensors(latest + "/optimizer.safetensors").tensors, latest + "/optimizer.safetensors");
-    std::ifstream f(latest + "/state.json");
-    json st = json::parse(f);
-    step = st.at("step").get<int64_t>();
-    loader.set_state(st.at("loader").get<std::string>());
-    if (st.contains("best") && !st["best"].is_null()) best = st["best"].get<double>();
+    std::string from = resume_checkpoint_dir(run_dir);
+    if (from != latest)
+      std::fprintf(stderr, "sfm train --resume: %s is missing (interrupted checkpoint swap); resuming from %s\n",
+                   latest.c_str(), from.c_str());
+    ResumeState st = read_resume_state(from + "/state.json");
+    n.dispnet().load(from + "/dispnet.safetensors");
+    n.posenet().load(from + "/posenet.safetensors");
+    n.optimizer().load_state(load_safetensors(from + "/optimizer.safetensors").tensors, from + "/optimizer.safetensors");
+    step = st.step;
+    loader.set_state(st.loader);
+    if (st.has_best) best = st.best;
+    if (from != latest) fs::rename(from, latest);  // put it back where a later --resume looks
+    have_checkpoint = true;
   }
   res.start_step = step;
   auto state_json = [&]() {
@@ -227,7 +325,15 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   };
 
   std::unique_ptr<TensorBoardWriter> tb;
-  if (cfg.b("tensorboard")) tb = std::make_unique<TensorBoardWriter>(run_dir);
+  if (cfg.b("tensorboard")) {
+    tb = std::make_unique<TensorBoardWriter>(run_dir);
+    // Steps after the checkpoint are about to be trained again: TensorBoard drops the old points
+    // of steps > `step` from the earlier event files when it reads this START marker.
+    if (resume) tb->add_session_start(step + 1);
+  }
+  // metrics.jsonl: on resume, keep only the rows up to the checkpoint's step (a run killed after
+  // its last save logged steps that are now repeated).
+  if (resume) truncate_metrics_after(run_dir + "/metrics.jsonl", step);
   std::ofstream metrics(run_dir + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
   SFM_CHECK(metrics.good(), run_dir, "/metrics.jsonl: cannot open for writing");
   Series curve_total{"total loss", {}, {}}, curve_photo{"photometric", {}, {}}, curve_val{"validation loss", {}, {}};
@@ -274,13 +380,18 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
       res.failure = "step " + std::to_string(step) + ": non-finite loss";
     }
     if (res.failed) {
-      json fj{{"step", step}, {"error", res.failure}, {"batch", b.ids}, {"last_good_checkpoint", latest}};
+      json fj{{"step", step},
+              {"error", res.failure},
+              {"batch", b.ids},
+              {"last_good_checkpoint", have_checkpoint ? json(latest) : json()}};
       if (lt.total.defined())
         fj["loss"] = {{"total", total}, {"photometric", lt.photometric_value()}, {"smoothness", lt.smoothness_value()},
                       {"explainability", lt.explainability_value()}};
       write_file_atomic(run_dir + "/failure.json", fj.dump(2) + "\n");
-      std::fprintf(stderr, "\nsfm train: stopping: %s (details in %s/failure.json; last good checkpoint kept in %s)\n",
-                   res.failure.c_str(), run_dir.c_str(), latest.c_str());
+      std::fprintf(stderr, "\nsfm train: stopping: %s (details in %s/failure.json; %s)\n", res.failure.c_str(),
+                   run_dir.c_str(),
+                   have_checkpoint ? ("last good checkpoint kept in " + latest).c_str()
+                                   : "no checkpoint was written before the failure");
       break;
     }
     SFM_CHECK(lt.updated, "sfm train: step ", step, " did not update the weights");  // finite loss: always updated
@@ -367,7 +478,10 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
         save_checkpoint(best_dir, n, state_json());
       }
     }
-    if (cfg.i("save_every") > 0 && step % cfg.i("save_every") == 0) save_checkpoint(latest, n, state_json());
+    if (cfg.i("save_every") > 0 && step % cfg.i("save_every") == 0) {
+      save_checkpoint(latest, n, state_json());
+      have_checkpoint = true;
+    }
   }
   if (tty) std::printf("\n");
   if (!res.failed) save_checkpoint(latest, n, state_json());

@@ -32,6 +32,25 @@ struct TrainResult {
 // uninterrupted run. cfg must already hold the run folder's config when resuming.
 TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resume);
 
+// The run-folder rules of `sfm train --out RUN` (docs/training.md, "The run folder"): without
+// resume or overwrite, a folder that already holds a run (config.json, metrics.jsonl or
+// checkpoints/) is refused; with overwrite, that run's files are removed first; with resume,
+// RUN/config.json must exist. Throws sfm::Error naming the folder.
+void check_run_folder(const std::string& run_dir, bool resume, bool overwrite);
+// The checkpoint folder --resume loads: RUN/checkpoints/latest, or latest.old when a crash
+// between the two renames of a checkpoint swap left no `latest`. Throws when there is none.
+std::string resume_checkpoint_dir(const std::string& run_dir);
+struct ResumeState {
+  int64_t step = 0;
+  std::string loader;
+  bool has_best = false;
+  double best = 0;
+};
+// Reads a checkpoint's state.json; every error names the file and the key.
+ResumeState read_resume_state(const std::string& state_json_path);
+// Rewrites metrics.jsonl without the rows of steps > `step` (and lines cut short by a kill).
+void truncate_metrics_after(const std::string& metrics_path, int64_t step);
+
 // Installs SIGINT/SIGTERM handlers that ask the running training loop to save and stop.
 void install_stop_signal_handlers();
 // Asks the running loop to stop (what the signal handlers call).

@@ -1,0 +1,17 @@
+// libFuzzer target: cam.txt (train/data_formats.cpp parse_numbers_text + intrinsics_problem).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "engine/error.h"
+#include "train/data_formats.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  try {
+    auto k = sfm::parse_numbers_text(std::string(reinterpret_cast<const char*>(data), size), "cam.txt");
+    std::string why = sfm::intrinsics_problem(k);
+    if (why.empty() && (k.size() != 9 || !(k[0] > 0) || !(k[4] > 0))) __builtin_trap();  // accepted bad intrinsics
+  } catch (const sfm::Error&) {
+  }
+  return 0;
+}
