@@ -1,6 +1,7 @@
 // Convolution launchers: dispatch by ConvImpl to the handwritten implicit GEMM
 // (kernels/conv_kernels.h), cuDNN or im2col + cuBLAS (kernels/conv_lib.h), plus the
-// bias/activation epilogue and activation-gradient kernels the library paths need.
+// bias/activation epilogue and activation-gradient launchers the library paths need (their
+// kernels: kernels/conv_kernels.h).
 #include "kernels/conv.h"
 
 #include <algorithm>
@@ -21,26 +22,6 @@ void require_tf32(const char* op) {
 
 bool empty(int64_t a, int64_t b, int64_t c, int64_t d) { return a == 0 || b == 0 || c == 0 || d == 0; }
 
-__global__ void bias_act_kernel(float* __restrict__ y, const float* __restrict__ b, FastDiv hw, FastDiv ch, int64_t n,
-                                Activation act) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    float v = y[i];
-    if (b) {
-      uint32_t plane = hw.div((uint32_t)i), q, c;
-      ch.divmod(plane, q, c);
-      v += b[c];
-    }
-    y[i] = convk::activate(act, v);
-  }
-}
-
-template <Activation A>
-__global__ void act_backward_kernel(const float* __restrict__ y, const float* g, float* out, int64_t n) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    out[i] = math::conv_activation_grad(A, y[i], g[i]);
-  }
-}
-
 void lib_forward_epilogue(float* y, const float* b, int64_t N, int64_t O, int64_t HW, Activation act) {
   if (b || act != Activation::None) bias_activation(y, b, N, O, HW, act);
 }
@@ -54,33 +35,11 @@ void lib_forward_epilogue(float* y, const float* b, int64_t N, int64_t O, int64_
 }  // namespace
 
 void bias_activation(float* y, const float* b, int64_t N, int64_t C, int64_t HW, Activation act) {
-  const int64_t n = N * C * HW;
-  if (n == 0 || (!b && act == Activation::None)) return;
-  SFM_CHECK(n < (int64_t(1) << 31), "bias_activation: tensor too large for 32-bit indexing");
-  auto* k = &bias_act_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), y, b, FastDiv((uint32_t)HW), FastDiv((uint32_t)C), n,
-             act);
+  convk::launch_bias_activation(y, b, N, C, HW, act);
 }
 
 void activation_backward(Activation act, const float* y, const float* g, float* out, int64_t n) {
-  if (n == 0) return;
-  const dim3 grid(red::elementwise_blocks(n)), block(256);
-  switch (act) {
-    case Activation::ReLU: {
-      auto* k = &act_backward_kernel<Activation::ReLU>;
-      SFM_LAUNCH(k, grid, block, y, g, out, n);
-      break;
-    }
-    case Activation::Sigmoid: {
-      auto* k = &act_backward_kernel<Activation::Sigmoid>;
-      SFM_LAUNCH(k, grid, block, y, g, out, n);
-      break;
-    }
-    default: {
-      if (out != g) SFM_CUDA_CHECK(cudaMemcpyAsync(out, g, n * sizeof(float), cudaMemcpyDeviceToDevice, stream()));
-      break;
-    }
-  }
+  convk::launch_activation_backward(act, y, g, out, n);
 }
 
 void bias_grad(const float* dy, int64_t N, int64_t C, int64_t HW, float* db) {

@@ -288,6 +288,143 @@ inline void bias_grad(const float* dy, int64_t N, int64_t O, int64_t HW, float* 
   if (db) red::launch_segmented_sum(dy, N, O, HW, 1.0, db);
 }
 
+// ---- glue kernels of the library paths (kernels/conv.cu, kernels/conv_cublas.cu)
+
+// y[i] = act(y[i] + b[c]) over y [N,C,HW] (b nullable): the cuDNN and cuBLAS paths' epilogue.
+SFM_GLOBAL void bias_act_kernel(float* __restrict__ y, const float* __restrict__ b, FastDiv hw, FastDiv ch, int64_t n,
+                                Activation act) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    float v = y[i];
+    if (b) {
+      uint32_t plane = hw.div((uint32_t)i), q, c;
+      ch.divmod(plane, q, c);
+      v += b[c];
+    }
+    y[i] = activate(act, v);
+  }
+}
+
+template <Activation A>
+SFM_GLOBAL void act_backward_kernel(const float* __restrict__ y, const float* g, float* out, int64_t n) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    out[i] = math::conv_activation_grad(A, y[i], g[i]);
+  }
+}
+
+inline void launch_bias_activation(float* y, const float* b, int64_t N, int64_t C, int64_t HW, Activation act) {
+  const int64_t n = N * C * HW;
+  if (n == 0 || (!b && act == Activation::None)) return;
+  SFM_CHECK(n < (int64_t(1) << 31), "bias_activation: tensor too large for 32-bit indexing");
+  auto* k = &bias_act_kernel;
+  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), y, b, FastDiv((uint32_t)HW), FastDiv((uint32_t)C), n,
+             act);
+}
+
+inline void launch_activation_backward(Activation act, const float* y, const float* g, float* out, int64_t n) {
+  if (n == 0) return;
+  const dim3 grid(red::elementwise_blocks(n)), block(256);
+  switch (act) {
+    case Activation::ReLU: {
+      auto* k = &act_backward_kernel<Activation::ReLU>;
+      SFM_LAUNCH(k, grid, block, y, g, out, n);
+      break;
+    }
+    case Activation::Sigmoid: {
+      auto* k = &act_backward_kernel<Activation::Sigmoid>;
+      SFM_LAUNCH(k, grid, block, y, g, out, n);
+      break;
+    }
+    default: {
+      if (out != g) copy_async(out, g, (size_t)n * sizeof(float));
+      break;
+    }
+  }
+}
+
+// im2col / col2im of the im2col + cuBLAS path, for `count` images at a time.
+struct ColGeom {
+  int C, H, W, k, stride, pad, P, Q, K;
+  FastDiv pq, kd, kk, kdiv, qd, hw, hwd, cd;  // P*Q, K, k*k, k, Q, H*W, W, C
+};
+
+inline ColGeom col_geom(const Geom& g) {
+  ColGeom c;
+  c.C = (int)g.C, c.H = (int)g.H, c.W = (int)g.W, c.k = (int)g.k, c.stride = (int)g.stride, c.pad = (int)g.pad;
+  c.P = (int)g.P, c.Q = (int)g.Q, c.K = (int)(g.C * g.k * g.k);
+  c.pq = FastDiv((uint32_t)(g.P * g.Q));
+  c.kd = FastDiv((uint32_t)c.K);
+  c.kk = FastDiv((uint32_t)(g.k * g.k));
+  c.kdiv = FastDiv((uint32_t)g.k);
+  c.qd = FastDiv((uint32_t)g.Q);
+  c.hw = FastDiv((uint32_t)(g.H * g.W));
+  c.hwd = FastDiv((uint32_t)g.W);
+  c.cd = FastDiv((uint32_t)g.C);
+  return c;
+}
+
+// col[(i*K + kidx)*PQ + pq] = x[i, c, p*st - pad + r, q*st - pad + s] (0 outside).
+SFM_GLOBAL void im2col_kernel(const float* __restrict__ x, float* __restrict__ col, ColGeom g, int64_t total) {
+  for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    uint32_t row, pq, i, kidx, c, rs, r, s, p, q;
+    g.pq.divmod((uint32_t)e, row, pq);
+    g.kd.divmod(row, i, kidx);
+    g.kk.divmod(kidx, c, rs);
+    g.kdiv.divmod(rs, r, s);
+    g.qd.divmod(pq, p, q);
+    const int h = (int)p * g.stride - g.pad + (int)r, w = (int)q * g.stride - g.pad + (int)s;
+    float v = 0.f;
+    if ((unsigned)h < (unsigned)g.H && (unsigned)w < (unsigned)g.W)
+      v = x[(((int64_t)i * g.C + c) * g.H + h) * g.W + w];
+    col[e] = v;
+  }
+}
+
+// dx[i, c, h, w] = sum over taps (r, s) that read (h, w) of dcol[(i*K + (c*k + r)*k + s)*PQ + p*Q + q].
+SFM_GLOBAL void col2im_kernel(const float* __restrict__ dcol, float* __restrict__ dx, ColGeom g, int64_t total) {
+  for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    uint32_t plane, hw, i, c, h, w;
+    g.hw.divmod((uint32_t)e, plane, hw);
+    g.cd.divmod(plane, i, c);
+    g.hwd.divmod(hw, h, w);
+    float acc = 0.f;
+    for (int r = 0; r < g.k; ++r) {
+      const int ph = (int)h + g.pad - r;
+      if (ph < 0 || ph % g.stride) continue;
+      const int p = ph / g.stride;
+      if (p >= g.P) continue;
+      for (int s = 0; s < g.k; ++s) {
+        const int qw = (int)w + g.pad - s;
+        if (qw < 0 || qw % g.stride) continue;
+        const int q = qw / g.stride;
+        if (q >= g.Q) continue;
+        const int64_t kidx = ((int64_t)c * g.k + r) * g.k + s;
+        acc += dcol[((int64_t)i * g.K + kidx) * ((int64_t)g.P * g.Q) + (int64_t)p * g.Q + q];
+      }
+    }
+    dx[e] = acc;
+  }
+}
+
+inline unsigned col_blocks(int64_t n) { return (unsigned)std::max<int64_t>(1, std::min<int64_t>((n + 255) / 256, 65535)); }
+
+// col [count*K, P*Q] from x [count, C, H, W].
+inline void launch_im2col(const ColGeom& cg, const float* x, float* col, int64_t count) {
+  const int64_t total = count * cg.K * (int64_t)cg.P * cg.Q;
+  SFM_CHECK(total < (int64_t(1) << 31), "im2col: column buffer too large");
+  if (total == 0) return;
+  auto* k = &im2col_kernel;
+  SFM_LAUNCH(k, dim3(col_blocks(total)), dim3(256), x, col, cg, total);
+}
+
+// dx [count, C, H, W] from dcol [count*K, P*Q].
+inline void launch_col2im(const ColGeom& cg, const float* dcol, float* dx, int64_t count) {
+  const int64_t total = count * cg.C * (int64_t)cg.H * cg.W;
+  SFM_CHECK(total < (int64_t(1) << 31), "col2im: image too large");
+  if (total == 0) return;
+  auto* k = &col2im_kernel;
+  SFM_LAUNCH(k, dim3(col_blocks(total)), dim3(256), dcol, dx, cg, total);
+}
+
 // ---- the handwritten launchers, in the ops' terms (see kernels/conv.h)
 
 inline void conv2d_forward(bool tf32, const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C,

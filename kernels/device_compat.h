@@ -27,8 +27,9 @@
 #define SFM_DEV __device__ __forceinline__
 #define SFM_GLOBAL static __global__
 #define SFM_LAUNCH_BOUNDS(n) __launch_bounds__(n)
-#define SFM_SHARED __shared__
-#define SFM_SHARED_ALIGN16 __shared__ __align__(16)
+// A __shared__ array (dims: its bracketed extents, e.g. [2][16][72]; empty for a scalar).
+#define SFM_SHARED_ARRAY(T, name, dims) __shared__ T name dims
+#define SFM_SHARED_ARRAY_ALIGN16(T, name, dims) __shared__ __align__(16) T name dims
 #define SFM_UNROLL _Pragma("unroll")
 #define sfm_syncthreads() __syncthreads()
 // kernel: a __global__ function or a pointer to one (template kernels: take their address first).
@@ -40,6 +41,10 @@
 
 namespace sfm::cuda {
 inline int planner_sm_count() { return sm_count(); }
+// A device-to-device copy on the compute stream.
+inline void copy_async(void* dst, const void* src, size_t bytes) {
+  if (bytes) SFM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()));
+}
 }  // namespace sfm::cuda
 
 #else  // host emulation
@@ -51,11 +56,20 @@ inline int planner_sm_count() { return sm_count(); }
 #define SFM_DEV inline
 #define SFM_GLOBAL static inline
 #define SFM_LAUNCH_BOUNDS(n)
-#define SFM_SHARED static
-#define SFM_SHARED_ALIGN16 alignas(16) static
+// A function static, registered with the running launch (size check, poison per block).
+#define SFM_SHARED_ARRAY(T, name, dims) \
+  static T name dims;                   \
+  ::sfm::emu::shared_decl(&name, sizeof(name))
+#define SFM_SHARED_ARRAY_ALIGN16(T, name, dims) \
+  alignas(16) static T name dims;               \
+  ::sfm::emu::shared_decl(&name, sizeof(name))
 #define SFM_UNROLL
 #define sfm_syncthreads() ::sfm::emu::sync_block()
-#define SFM_LAUNCH(kernel, grid, block, ...) ::sfm::emu::launch((grid), (block), [&] { kernel(__VA_ARGS__); })
+#define SFM_LAUNCH(kernel, grid, block, ...)                           \
+  do {                                                                 \
+    ::sfm::emu::check_params(kernel, #kernel);                         \
+    ::sfm::emu::launch((grid), (block), [&] { kernel(__VA_ARGS__); }); \
+  } while (0)
 
 namespace sfm::cuda {
 using ::sfm::emu::blockDim;
@@ -68,11 +82,14 @@ inline namespace emulated {
 inline int planner_sm_count() { return ::sfm::emu::num_sms(); }
 
 // Scratch memory and zeroing, on the host (8-byte aligned: it also holds double and
-// 64-bit integer partials).
+// 64-bit integer partials). Scratch starts poisoned (0xFF bytes: NaN as float), as the
+// caching allocator's memory starts with whatever it held before.
 class Scratch {
  public:
   Scratch() = default;
-  explicit Scratch(size_t bytes) : v_((bytes + 7) / 8) {}
+  explicit Scratch(size_t bytes) : v_((bytes + 7) / 8) {
+    if (!v_.empty()) std::memset((void*)v_.data(), 0xFF, v_.size() * 8);
+  }
   void* get() const { return v_.empty() ? nullptr : (void*)v_.data(); }
   float* f() const { return static_cast<float*>(get()); }
   size_t bytes() const { return v_.size() * 8; }
@@ -80,7 +97,12 @@ class Scratch {
  private:
   std::vector<double> v_;
 };
-inline void zero_async(float* p, size_t n) { std::memset(p, 0, n * sizeof(float)); }
+inline void zero_async(float* p, size_t n) {
+  if (n) std::memset(p, 0, n * sizeof(float));
+}
+inline void copy_async(void* dst, const void* src, size_t bytes) {
+  if (bytes) std::memmove(dst, src, bytes);
+}
 }  // namespace emulated
 }  // namespace sfm::cuda
 
@@ -95,6 +117,7 @@ SFM_DEV float4 lds4(const float* p) {
 #if defined(__CUDACC__)
   return *reinterpret_cast<const float4*>(p);
 #else
+  ::sfm::emu::check_align16(p, "lds4");
   float4 r;
   r.x = p[0];
   r.y = p[1];

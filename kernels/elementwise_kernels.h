@@ -85,6 +85,18 @@ inline void launch_binary(BinaryOp op, const float* a, const float* b, float* ou
   fail("binary_forward: unknown op ", (int)op);
 }
 
+// p[0..n) = v (the device side of engine/device_runtime.h's cuda_fill_f32, kernels/runtime.cu).
+SFM_GLOBAL void fill_kernel(float* __restrict__ p, size_t n, float v) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) p[i] = v;
+}
+
+inline void launch_fill(float* p, size_t n, float v) {
+  if (n == 0) return;
+  const size_t blocks = std::min<size_t>((n + 255) / 256, 65536);
+  auto* k = &fill_kernel;
+  SFM_LAUNCH(k, dim3((unsigned)blocks), dim3(256), p, n, v);
+}
+
 }  // namespace elem
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

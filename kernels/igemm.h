@@ -45,8 +45,8 @@ constexpr int kMaxSplits = 64;
 
 template <class P, bool TF32>
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(THREADS) gemm_kernel(P prob, int splits, float* partial, int64_t mn_stride) {
-  SFM_SHARED_ALIGN16 float As[2][BK][LDS];
-  SFM_SHARED_ALIGN16 float Bs[2][BK][LDS];
+  SFM_SHARED_ARRAY_ALIGN16(float, As, [2][BK][LDS]);
+  SFM_SHARED_ARRAY_ALIGN16(float, Bs, [2][BK][LDS]);
 
   const int tid = (int)threadIdx.x;
   const int z = (int)blockIdx.z;
@@ -205,8 +205,17 @@ struct Plan {
   bool empty = true;      // nothing to compute (every class has M == 0 or N == 0)
 };
 
+// Tests only: when positive, the split count the planner uses instead of its own choice
+// (clamped to [1, min(K-steps, kMaxSplits)]), so that every split path runs on small problems.
+inline int& forced_splits() {
+  static int v = 0;
+  return v;
+}
+
 // Grid and split count. Splitting starts when the output tiles number fewer than two per
-// multiprocessor; each split keeps at least 4 K-steps (64 products) per output element.
+// multiprocessor (target 2 x SMs tiles); each split keeps at least 4 K-steps (64 products)
+// per output element. So a larger device splits more, never less: no split happens when
+// the tiles already fill 2 x SMs, or K has fewer than 8 K-steps.
 template <class P>
 Plan make_plan(const P& prob, int sms) {
   Plan pl;
@@ -226,12 +235,14 @@ Plan make_plan(const P& prob, int sms) {
   const int64_t tiles = tiles_m * tiles_n * pl.classes;
   const int64_t ktiles = ceil_div(Kmax, BK);
   const int64_t target = 2 * (int64_t)std::max(sms, 1);
-  if (tiles < target && ktiles >= 8) {
-    int64_t s = std::min<int64_t>({ceil_div(target, tiles), ktiles / 4, kMaxSplits});
-    if (s > 1) {
-      const int64_t per = ceil_div(ktiles, s);
-      pl.splits = (int)ceil_div(ktiles, per);  // no split left without K-steps
-    }
+  int64_t s = 1;
+  if (forced_splits() > 0)
+    s = std::max<int64_t>(1, std::min<int64_t>({(int64_t)forced_splits(), ktiles, kMaxSplits}));
+  else if (tiles < target && ktiles >= 8)
+    s = std::min<int64_t>({ceil_div(target, tiles), ktiles / 4, kMaxSplits});
+  if (s > 1) {
+    const int64_t per = ceil_div(ktiles, s);
+    pl.splits = (int)ceil_div(ktiles, per);  // no split left without K-steps
   }
   SFM_CHECK((int64_t)pl.classes * pl.splits <= 65535, "implicit GEMM: too many classes");
   pl.grid = dim3((unsigned)tiles_n, (unsigned)tiles_m, (unsigned)(pl.classes * pl.splits));

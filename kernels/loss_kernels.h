@@ -25,7 +25,7 @@ struct Inv4 {
 // partial[blk*4 + k] = block sum of |term_k| over its origins (e < planes*H*W).
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
     smooth_fwd_kernel(const float* x, int H, int W, FastDiv hw, FastDiv wd, int64_t total, double* partial) {
-  SFM_SHARED double sh[kTerms * kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kTerms * kThreads]);
   const int64_t e = (int64_t)blockIdx.x * kThreads + threadIdx.x;
   float s[kTerms] = {0.f, 0.f, 0.f, 0.f};
   if (e < total) {
@@ -71,7 +71,7 @@ SFM_GLOBAL void smooth_bwd_kernel(const float* x, int H, int W, FastDiv hw, Fast
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
     smooth_fused_kernel(const float* x, int H, int W, FastDiv hw, FastDiv wd, int64_t total, Inv4 inv,
                         double* partial, float* gx) {
-  SFM_SHARED double sh[kTerms * kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kTerms * kThreads]);
   const int64_t e = (int64_t)blockIdx.x * kThreads + threadIdx.x;
   float s[kTerms] = {0.f, 0.f, 0.f, 0.f};
   if (e < total) {
@@ -93,7 +93,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
 
 // ---------------------------------------------------------------- explainability (sigmoid mask)
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) bce_fwd_kernel(const float* m, int64_t n, double* partial) {
-  SFM_SHARED double sh[kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kThreads]);
   const int64_t i = (int64_t)blockIdx.x * kThreads + threadIdx.x;
   const double v = i < n ? (double)math::bce_ones(m[i]) : 0.0;
   const double tot = red::block_sum(v, sh);
@@ -101,7 +101,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) bce_fwd_kernel(const float* m, int64
 }
 // Value and gradient in one pass (upstream gradient 1): gm[i] = (1/n) * d bce / dm.
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) bce_fused_kernel(const float* m, int64_t n, double* partial, float* gm) {
-  SFM_SHARED double sh[kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kThreads]);
   const int64_t i = (int64_t)blockIdx.x * kThreads + threadIdx.x;
   double v = 0;
   if (i < n) {
@@ -121,7 +121,7 @@ SFM_GLOBAL void bce_bwd_kernel(const float* m, int64_t n, const float* g, float*
 // ---------------------------------------------------------------- 2-class softmax pairs
 // Element i < B*S*hw of the pair grid: logits l0 at (bs, 2s, p) = 2*bs*hw + p, l1 at + hw.
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) pair_ce_fwd_kernel(const float* logits, FastDiv hw, int64_t n, double* partial) {
-  SFM_SHARED double sh[kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kThreads]);
   const int64_t i = (int64_t)blockIdx.x * kThreads + threadIdx.x;
   double v = 0;
   if (i < n) {

@@ -64,7 +64,7 @@ struct SegSum {
 };
 
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) seg_sum_pass1(SegSum s) {
-  SFM_SHARED double sh[kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kThreads]);
   const int b = (int)blockIdx.x;
   const int64_t begin = (int64_t)b * kChunk;
   const int64_t end = begin + kChunk < s.per ? begin + kChunk : s.per;
@@ -86,7 +86,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) seg_sum_pass1(SegSum s) {
 }
 
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) seg_sum_pass2(SegSum s) {
-  SFM_SHARED double sh[kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kThreads]);
   for (int c = (int)blockIdx.x; c < s.C; c += (int)gridDim.x) {
     double acc = 0;
     for (int i = (int)threadIdx.x; i < s.chunks; i += kThreads) acc += s.partial[(int64_t)c * s.chunks + i];
@@ -99,7 +99,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) seg_sum_pass2(SegSum s) {
 // adds partials t, t+256, ... in order, then the fixed tree.
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) finish_mean_kernel(const double* partial, int64_t n, double divisor,
                                                               float* out) {
-  SFM_SHARED double sh[kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kThreads]);
   double v = 0;
   for (int64_t i = threadIdx.x; i < n; i += kThreads) v += partial[i];
   const double tot = block_sum(v, sh);

@@ -12,6 +12,7 @@
 
 #include "engine/device_runtime.h"
 #include "kernels/cuda_check.h"
+#include "kernels/elementwise_kernels.h"
 #include "kernels/runtime.h"
 
 namespace sfm::cuda {
@@ -156,11 +157,6 @@ void zero_async(float* p, size_t n) {
   if (n) SFM_CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), stream()));
 }
 
-// ---------------------------------------------------------------- fill kernel
-static __global__ void fill_kernel(float* __restrict__ p, size_t n, float v) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) p[i] = v;
-}
-
 }  // namespace sfm::cuda
 
 // ---------------------------------------------------------------- engine/device_runtime.h
@@ -209,11 +205,7 @@ void cuda_fill_f32(float* p, size_t n, float value) {
     cuda::zero_async(p, n);
     return;
   }
-  int threads = 256;
-  size_t blocks = (n + threads - 1) / threads;
-  if (blocks > 65536) blocks = 65536;
-  cuda::fill_kernel<<<(unsigned)blocks, threads, 0, cuda::stream()>>>(p, n, value);
-  SFM_CUDA_CHECK_LAUNCH("fill_kernel");
+  cuda::elem::launch_fill(p, n, value);  // kernels/elementwise_kernels.h
 }
 
 void cuda_synchronize() {

@@ -71,7 +71,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
     warp_bwd_kernel(const float* src, const float* depth, const float* Mm, int C, int H, int W, FastDiv wd,
                     Padding padding, const float* gout, float* gdepth, double* partial) {
-  SFM_SHARED double sh[kAcc * kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kAcc * kThreads]);
   const int b = (int)blockIdx.y;
   const int64_t plane = (int64_t)H * W;
   const int pix = (int)(blockIdx.x * kThreads + threadIdx.x);
@@ -168,7 +168,7 @@ SFM_DEV math::PhotometricView<float> photo_view(const PhotoArgs& a, int b, int s
 
 // partial[b * gridDim.x + blk] = block sum over its pixels and all sources.
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) photo_fwd_kernel(PhotoArgs a, float* warped, double* partial) {
-  SFM_SHARED double sh[kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kThreads]);
   const int b = (int)blockIdx.y;
   const int64_t plane = (int64_t)a.H * a.W;
   const int pix = (int)(blockIdx.x * kThreads + threadIdx.x);
@@ -191,7 +191,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) photo_fwd_kernel(PhotoArgs a, float*
 // Backward: gdepth, gmask per pixel; partial [B*S][gridDim.x][12] (nullable).
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
     photo_bwd_kernel(PhotoArgs a, const float* gscale, double count, float* gdepth, float* gmask, double* partial) {
-  SFM_SHARED double sh[kAcc * kThreads];
+  SFM_SHARED_ARRAY(double, sh, [kAcc * kThreads]);
   const int b = (int)blockIdx.y;
   const int64_t plane = (int64_t)a.H * a.W;
   const int pix = (int)(blockIdx.x * kThreads + threadIdx.x);

@@ -1,21 +1,36 @@
 // The CUDA kernels' own code, run on the CPU under the host emulation of kernels/emu.h
-// (every block as real threads with barriers, mma.sync rebuilt from the 32 lanes' fragment
+// (every block as fibers with real barriers, mma.sync rebuilt from the 32 lanes' fragment
 // registers). This checks, on any machine, what can be checked without a GPU: indexing,
 // tiling, boundary handling, the stride-residue decomposition, split-K planning and
 // reduction, epilogues, the TF32 fragment layouts, and the reductions' determinism. It
-// cannot check timing, memory-model races that do not show on the host, or the real
-// mma/cvt instructions (the [gpu] tests do, where a GPU is present).
+// cannot check timing, the memory model, or the real mma/cvt instructions (the [gpu] tests
+// do, where a GPU is present). Part 2 (glue kernels, the emulation's own instruments):
+// tests/test_emu_glue.cpp.
+//
+// The emulation as an instrument: shared memory and scratch start as NaN (0xFF bytes),
+// outputs are poisoned with NaN here, launch limits are checked (kernels/emu.h), and every
+// case reruns under reversed and seeded-shuffled thread orders within each barrier interval
+// and must give bitwise identical outputs (run_orders for the convolutions, EMU_ORDERS() +
+// emu_record() for whole test cases).
 //
 // References are plain loops in double. Tolerances, relative to the largest |reference|
-// element of the tensor: FP32 1e-5 (sums of at most ~200 products of O(1) values, each
-// rounding 2^-24 relative), TF32 3e-3 (operands rounded to 10 mantissa bits, 2^-11
-// relative each, FP32 accumulation). Outputs are poisoned with NaN first, so an element
-// the kernel never writes fails the comparison.
+// element of the tensor: FP32 1e-5, TF32 3e-3 (see tol_of: measured on the deepest layer,
+// iconv7's K = 9216, FP32 gives ~1.6e-6 unsplit). Outputs are poisoned with NaN first, so an
+// element the kernel never writes fails the comparison.
+//
+// Cost (2 cores): about 25 s in a Release build, 90 s under ASan + UBSan; the random
+// geometries: SFM_EMU_CONV_CASES (default 6) from SFM_EMU_SEED (printed); SFM_EMU_VERBOSE=1
+// prints the convolutions' relative errors.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <limits>
+#include <ostream>
+#include <random>
 #include <vector>
 
 #include "kernels/adam_kernels.h"
@@ -136,6 +151,51 @@ std::vector<double> ref_bias_grad(int N, int C, int HW, const std::vector<float>
   return db;
 }
 
+
+// ---- thread-order perturbation for whole test cases: EMU_ORDERS() at the top of a test runs
+// the test once per order (thread order, reversed, two seeded shuffles: Catch GENERATE), and
+// emu_record(v) checks that the i-th recorded output of every rerun is bitwise identical to
+// the thread-order run's.
+struct OrderRecorder {
+  std::vector<std::vector<float>> first;
+  size_t next = 0;
+  int order = 0;
+};
+OrderRecorder& order_recorder() {
+  static OrderRecorder r;
+  return r;
+}
+struct OrderScope {
+  emu::Policy saved;
+  explicit OrderScope(int idx) : saved(emu::schedule_policy()) {
+    static const emu::Policy pols[] = {{emu::Order::RoundRobin, 0},
+                                       {emu::Order::Reversed, 0},
+                                       {emu::Order::Shuffled, 0xa11ce},
+                                       {emu::Order::Shuffled, 0xb0b}};
+    emu::schedule_policy() = pols[idx];
+    OrderRecorder& r = order_recorder();
+    r.order = idx;
+    r.next = 0;
+    if (idx == 0) r.first.clear();
+  }
+  ~OrderScope() { emu::schedule_policy() = saved; }
+};
+void emu_record(const std::vector<float>& v) {
+  OrderRecorder& r = order_recorder();
+  if (r.order == 0) {
+    r.first.push_back(v);
+    return;
+  }
+  INFO("recorded output " << r.next << " under order " << r.order);
+  REQUIRE(r.next < r.first.size());
+  const std::vector<float>& ref = r.first[r.next++];
+  CHECK((v.size() == ref.size() && (v.empty() || std::memcmp(v.data(), ref.data(), v.size() * 4) == 0)));
+}
+#define EMU_ORDERS()                                 \
+  const int emu_order_idx_ = GENERATE(0, 1, 2, 3);   \
+  OrderScope emu_order_scope_(emu_order_idx_);        \
+  INFO("thread order policy " << emu_order_idx_)
+
 struct SmsGuard {
   int saved;
   explicit SmsGuard(int n) : saved(emu::num_sms()) { emu::num_sms() = n; }
@@ -178,24 +238,95 @@ TEST_CASE("emulated kernels: TF32 rounding is round-to-nearest, ties away, 10 ma
   }
 }
 
+namespace {
+
+// Forces the split count of every implicit GEMM the guard's lifetime plans (0: the planner's choice).
+struct SplitGuard {
+  int saved;
+  explicit SplitGuard(int s) : saved(kc::igemm::forced_splits()) { kc::igemm::forced_splits() = s; }
+  ~SplitGuard() { kc::igemm::forced_splits() = saved; }
+};
+
+template <class P>
+kc::igemm::Plan plan_of(const P& prob, int sms, int forced = 0) {
+  SplitGuard sg(forced);
+  return kc::igemm::make_plan(prob, sms);
+}
+
+kc::convk::BwdDataProblem bwd_data_problem(const kc::convk::Geom& g) {
+  // the classes run_bwd_data builds (the first launch's, up to kMaxClasses)
+  kc::convk::BwdDataProblem p{};
+  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = (int)g.k, p.stride = (int)g.stride;
+  p.pad = (int)g.pad, p.P = (int)g.P, p.Q = (int)g.Q;
+  for (int64_t ph = 0; ph < g.stride && p.ncls < kc::convk::kMaxClasses; ++ph)
+    for (int64_t pw = 0; pw < g.stride && p.ncls < kc::convk::kMaxClasses; ++pw) {
+      auto rh = kc::convk::residue(ph, g.H, g.k, g.stride, g.pad), rw = kc::convk::residue(pw, g.W, g.k, g.stride, g.pad);
+      auto& c = p.cl[p.ncls++];
+      c.M = (int)g.C, c.N = (int)(g.N * rh.count * rw.count), c.K = (int)(g.O * rh.taps * rw.taps);
+    }
+  return p;
+}
+
+}  // namespace
+
 TEST_CASE("emulated kernels: split-K planning", "[emu]") {
+  using kc::convk::Geom;
   // DispNet conv7b at 128x416, batch 4: 512 -> 512, k3, map 1x4: 8 x 1 output tiles for 132
   // multiprocessors, K = 4608 (288 K-steps): split.
-  auto deep = kc::convk::make_fwd(kc::convk::Geom{4, 512, 1, 4, 512, 3, 1, 1, 1, 4}, nullptr, nullptr, nullptr, nullptr,
-                                  Activation::ReLU);
-  auto pl = kc::igemm::make_plan(deep, 132);
+  const Geom conv7b{4, 512, 1, 4, 512, 3, 1, 1, 1, 4};
+  auto deep = kc::convk::make_fwd(conv7b, nullptr, nullptr, nullptr, nullptr, Activation::ReLU);
+  auto pl = plan_of(deep, 132);
   REQUIRE(pl.splits > 1);
   REQUIRE(pl.splits <= kc::igemm::kMaxSplits);
   REQUIRE(pl.grid.x == 1);
   REQUIRE(pl.grid.y == 8);
   REQUIRE(pl.grid.z == (unsigned)pl.splits);
+  // target 2 x SMs tiles: ceil(264 / 8) = 33 splits of ceil(288 / 33) = 9 K-steps -> 32 splits.
+  REQUIRE(pl.splits == 32);
+  // with 4 SMs the 8 tiles already fill the target (8): no split; with 1 SM neither.
+  REQUIRE(plan_of(deep, 4).splits == 1);
+  REQUIRE(plan_of(deep, 1).splits == 1);
+  // A larger device splits more, never less (so "a huge SM count" can never mean "no split").
+  int prev = 1;
+  for (int sms : {1, 4, 8, 16, 132, 1000, 100000}) {
+    const int s = plan_of(deep, sms).splits;
+    REQUIRE(s >= prev);
+    prev = s;
+  }
+  // 100000 SMs: min(25000, 288 / 4 = 72, kMaxSplits = 64) = 64 splits of ceil(288 / 64) = 5 K-steps -> 58
+  REQUIRE(prev == 58);
   // conv1 at full resolution: 64 x 208 x 4 = 53248 columns, 832 tiles: no split.
-  auto big = kc::convk::make_fwd(kc::convk::Geom{4, 3, 128, 416, 32, 7, 2, 3, 64, 208}, nullptr, nullptr, nullptr,
-                                 nullptr, Activation::ReLU);
-  REQUIRE(kc::igemm::make_plan(big, 132).splits == 1);
-  // The weight gradient of conv1: 1 x 3 tiles, K = 53248: split to the limit.
-  auto wg = kc::convk::make_bwd_weight(kc::convk::Geom{4, 3, 128, 416, 32, 7, 2, 3, 64, 208}, nullptr, nullptr, nullptr);
-  REQUIRE(kc::igemm::make_plan(wg, 132).splits == kc::igemm::kMaxSplits);
+  const Geom conv1{4, 3, 128, 416, 32, 7, 2, 3, 64, 208};
+  auto big = kc::convk::make_fwd(conv1, nullptr, nullptr, nullptr, nullptr, Activation::ReLU);
+  for (int sms : {1, 4, 132}) REQUIRE(plan_of(big, sms).splits == 1);
+  // The weight gradient of conv1: 1 x 3 tiles, K = 53248: split to the limit at 132 SMs,
+  // ceil(8/3) = 3 at 4, 1 at 1 (3 tiles fill the target of 2).
+  auto wg = kc::convk::make_bwd_weight(conv1, nullptr, nullptr, nullptr);
+  REQUIRE(plan_of(wg, 132).splits == kc::igemm::kMaxSplits);
+  REQUIRE(plan_of(wg, 4).splits == 3);
+  REQUIRE(plan_of(wg, 1).splits == 1);
+  // Backward-data of a stride-2 layer: 4 classes share the grid's z with the splits.
+  const Geom s2{1, 64, 8, 8, 64, 3, 2, 1, 4, 4};
+  auto bd = bwd_data_problem(s2);
+  REQUIRE(bd.ncls == 4);
+  auto pb = plan_of(bd, 132);
+  REQUIRE(pb.classes == 4);
+  REQUIRE(pb.splits > 1);
+  REQUIRE(pb.grid.z == (unsigned)(4 * pb.splits));
+  REQUIRE(plan_of(bd, 1).splits == 1);  // 4 tiles >= 2
+  // The override: clamped to [1, min(K-steps, kMaxSplits)], then no split left without K-steps.
+  REQUIRE(plan_of(deep, 132, 1).splits == 1);
+  REQUIRE(plan_of(deep, 1, 5).splits == 5);
+  REQUIRE(plan_of(deep, 1, 1000).splits == 58);  // 64 -> ceil(288 / 64) = 5 K-steps each -> 58
+  auto small = kc::convk::make_fwd(Geom{1, 3, 4, 4, 2, 3, 1, 1, 4, 4}, nullptr, nullptr, nullptr, nullptr,
+                                   Activation::None);  // K = 27: 2 K-steps
+  REQUIRE(plan_of(small, 132).splits == 1);            // fewer than 8 K-steps: never split by the planner
+  REQUIRE(plan_of(small, 132, 7).splits == 2);
+  // 10 K-steps in 4 splits: 3 per split -> 4 splits (3,3,3,1); in 6: 2 per split -> 5 splits.
+  auto k10 = kc::convk::make_fwd(Geom{1, 160, 1, 1, 2, 1, 1, 0, 1, 1}, nullptr, nullptr, nullptr, nullptr,
+                                 Activation::None);
+  REQUIRE(plan_of(k10, 1, 4).splits == 4);
+  REQUIRE(plan_of(k10, 1, 6).splits == 5);
 }
 
 namespace {
@@ -204,72 +335,152 @@ struct ConvCase {
   int N, C, H, W, O, k, s, p;
 };
 
-void check_conv2d(const ConvCase& cc, bool tf32, int sms, Activation act, bool bias) {
-  SmsGuard guard(sms);
+// What a case varies besides the geometry.
+struct RunCfg {
+  bool tf32 = false;
+  int sms = 4;
+  int splits = 0;  // forced split count (0: the planner's)
+  Activation act = Activation::ReLU;
+  bool bias = true;
+  bool perturb = true;  // rerun under reversed and shuffled thread orders: bitwise identical
+};
+std::ostream& operator<<(std::ostream& os, const RunCfg& r) {
+  return os << (r.tf32 ? " TF32" : " FP32") << " sms=" << r.sms << " splits=" << r.splits << " act=" << (int)r.act
+            << " bias=" << r.bias;
+}
+
+struct OrderGuard {
+  emu::Policy saved;
+  OrderGuard(emu::Order o, uint64_t seed) : saved(emu::schedule_policy()) { emu::schedule_policy() = {o, seed}; }
+  ~OrderGuard() { emu::schedule_policy() = saved; }
+};
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// Runs produce() (which returns the outputs of one case, computed from fresh NaN-poisoned
+// buffers) in thread order, then reversed and under two seeded shuffles: every output must be
+// bitwise identical. Returns the thread-order outputs.
+template <class F>
+std::vector<std::vector<float>> run_orders(bool perturb, F produce) {
+  std::vector<std::vector<float>> ref;
+  {
+    OrderGuard og(emu::Order::RoundRobin, 0);
+    ref = produce();
+  }
+  if (!perturb) return ref;
+  const std::pair<emu::Order, uint64_t> alts[] = {{emu::Order::Reversed, 0}, {emu::Order::Shuffled, 0x5eed1},
+                                                  {emu::Order::Shuffled, 0x5eed2}};
+  for (auto [o, seed] : alts) {
+    OrderGuard og(o, seed);
+    auto got = produce();
+    REQUIRE(got.size() == ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      INFO("output " << i << " under order " << (int)o << " seed " << seed);
+      CHECK(bitwise_equal(got[i], ref[i]));
+    }
+  }
+  return ref;
+}
+
+// FP32 bound for a sum of K products: 1e-5 relative to max|ref| holds for the model's layers up to
+// K ~ 10^4 with margin: FP32 rounding errors of a K-term sum grow like sqrt(K) * 2^-24 relative to
+// the sum's typical magnitude (random-walk), i.e. <= 6e-6 for K = 9216 (iconv7 of DispNet),
+// and max|ref| is several times the typical magnitude. The TF32 bound (3e-3) is dominated by the
+// operand rounding (2^-11 each) and does not grow with K for the same reason.
+double tol_of(bool tf32) { return tf32 ? 3e-3 : 1e-5; }
+
+void check_conv2d(const ConvCase& cc, const RunCfg& cfg) {
+  SmsGuard guard(cfg.sms);
+  SplitGuard sg(cfg.splits);
   const G g = geom(cc.N, cc.C, cc.H, cc.W, cc.O, cc.k, cc.s, cc.p);
   INFO("conv2d N=" << g.N << " C=" << g.C << " H=" << g.H << " W=" << g.W << " O=" << g.O << " k=" << g.k
-                   << " s=" << g.s << " p=" << g.p << (tf32 ? " TF32" : " FP32") << " sms=" << sms);
-  const double tol = tf32 ? 3e-3 : 1e-5;
+                   << " s=" << g.s << " p=" << g.p << cfg);
+  const double tol = tol_of(cfg.tf32);
   Rng rng(1000 + cc.C * 7 + cc.O * 13 + cc.k);
   auto x = random_vec((size_t)g.N * g.C * g.H * g.W, rng);
   auto w = random_vec((size_t)g.O * g.C * g.k * g.k, rng);
   auto b = random_vec(g.O, rng);
   auto dy = random_vec((size_t)g.N * g.O * g.P * g.Q, rng);
-
-  auto y = poisoned(dy.size());
-  kc::convk::conv2d_forward(tf32, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), g.N, g.C, g.H, g.W, g.O,
-                            g.k, g.s, g.p, g.P, g.Q, act);
-  CHECK(within(rel_err(y, ref_fwd(g, x, w, bias ? &b : nullptr, act)), tol));
-
-  auto dx = poisoned(x.size());
-  kc::convk::conv2d_backward_data(tf32, dy.data(), w.data(), dx.data(), g.N, g.C, g.H, g.W, g.O, g.k, g.s, g.p, g.P,
-                                  g.Q);
-  CHECK(within(rel_err(dx, ref_bwd_data(g, dy, w)), tol));
-
-  auto dw = poisoned(w.size());
-  auto db = poisoned(g.O);
-  kc::convk::conv2d_backward_weight(tf32, x.data(), dy.data(), dw.data(), db.data(), g.N, g.C, g.H, g.W, g.O, g.k, g.s,
-                                    g.p, g.P, g.Q);
-  CHECK(within(rel_err(dw, ref_bwd_weight(g, x, dy)), tol));
-  CHECK(within(rel_err(db, ref_bias_grad(g.N, g.O, g.P * g.Q, dy)), 1e-6));
+  const bool tf32 = cfg.tf32;
+  auto out = run_orders(cfg.perturb, [&] {
+    auto y = poisoned(dy.size());
+    kc::convk::conv2d_forward(tf32, x.data(), w.data(), cfg.bias ? b.data() : nullptr, y.data(), g.N, g.C, g.H, g.W,
+                              g.O, g.k, g.s, g.p, g.P, g.Q, cfg.act);
+    auto dx = poisoned(x.size());
+    kc::convk::conv2d_backward_data(tf32, dy.data(), w.data(), dx.data(), g.N, g.C, g.H, g.W, g.O, g.k, g.s, g.p, g.P,
+                                    g.Q);
+    auto dw = poisoned(w.size());
+    auto db = poisoned(g.O);
+    kc::convk::conv2d_backward_weight(tf32, x.data(), dy.data(), dw.data(), db.data(), g.N, g.C, g.H, g.W, g.O, g.k,
+                                      g.s, g.p, g.P, g.Q);
+    return std::vector<std::vector<float>>{y, dx, dw, db};
+  });
+  const double ey = rel_err(out[0], ref_fwd(g, x, w, cfg.bias ? &b : nullptr, cfg.act));
+  const double ex = rel_err(out[1], ref_bwd_data(g, dy, w));
+  const double ew = rel_err(out[2], ref_bwd_weight(g, x, dy));
+  INFO("relative errors: y " << ey << " dx " << ex << " dw " << ew);
+  if (std::getenv("SFM_EMU_VERBOSE")) WARN("relative errors: y " << ey << " dx " << ex << " dw " << ew);
+  CHECK(within(ey, tol));
+  CHECK(within(ex, tol));
+  CHECK(within(ew, tol));
+  CHECK(within(rel_err(out[3], ref_bias_grad(g.N, g.O, g.P * g.Q, dy)), 1e-6));
 }
 
 struct TCase {
   int N, C, H, W, O, k, s, p, op;  // transposed: x [N,C,H,W], w [C,O,k,k], output_padding op
 };
 
-void check_conv_transpose2d(const TCase& t, bool tf32, int sms, Activation act) {
-  SmsGuard guard(sms);
+void check_conv_transpose2d(const TCase& t, const RunCfg& cfg) {
+  SmsGuard guard(cfg.sms);
+  SplitGuard sg(cfg.splits);
   const int Ho = (t.H - 1) * t.s - 2 * t.p + t.k + t.op, Wo = (t.W - 1) * t.s - 2 * t.p + t.k + t.op;
   // The adjoint convolution: input [N,O,Ho,Wo], output [N,C,H,W], weight [C,O,k,k] as OIHW.
   const G g{t.N, t.O, Ho, Wo, t.C, t.k, t.s, t.p, t.H, t.W};
   REQUIRE(g.P == (Ho + 2 * t.p - t.k) / t.s + 1);
   INFO("conv_transpose2d N=" << t.N << " C=" << t.C << " " << t.H << "x" << t.W << " O=" << t.O << " k=" << t.k
-                             << " s=" << t.s << " p=" << t.p << " op=" << t.op << (tf32 ? " TF32" : " FP32")
-                             << " sms=" << sms);
-  const double tol = tf32 ? 3e-3 : 1e-5;
+                             << " s=" << t.s << " p=" << t.p << " op=" << t.op << cfg);
+  const double tol = tol_of(cfg.tf32);
   Rng rng(2000 + t.C * 7 + t.O * 13 + t.k);
   auto x = random_vec((size_t)t.N * t.C * t.H * t.W, rng);
   auto w = random_vec((size_t)t.C * t.O * t.k * t.k, rng);
   auto b = random_vec(t.O, rng);
   auto dy = random_vec((size_t)t.N * t.O * Ho * Wo, rng);
+  const bool tf32 = cfg.tf32;
+  auto out = run_orders(cfg.perturb, [&] {
+    auto y = poisoned(dy.size());
+    kc::convk::conv_transpose2d_forward(tf32, x.data(), w.data(), cfg.bias ? b.data() : nullptr, y.data(), t.N, t.C,
+                                        t.H, t.W, t.O, t.k, t.s, t.p, Ho, Wo, cfg.act);
+    auto dx = poisoned(x.size());
+    kc::convk::conv_transpose2d_backward_data(tf32, dy.data(), w.data(), dx.data(), t.N, t.C, t.H, t.W, t.O, t.k, t.s,
+                                              t.p, Ho, Wo);
+    auto dw = poisoned(w.size());
+    auto db = poisoned(t.O);
+    kc::convk::conv_transpose2d_backward_weight(tf32, x.data(), dy.data(), dw.data(), db.data(), t.N, t.C, t.H, t.W,
+                                                t.O, t.k, t.s, t.p, Ho, Wo);
+    return std::vector<std::vector<float>>{y, dx, dw, db};
+  });
+  const double ey = rel_err(out[0], ref_bwd_data(g, x, w, cfg.bias ? &b : nullptr, cfg.act));
+  const double ex = rel_err(out[1], ref_fwd(g, dy, w, nullptr, Activation::None));
+  const double ew = rel_err(out[2], ref_bwd_weight(g, dy, x));
+  INFO("relative errors: y " << ey << " dx " << ex << " dw " << ew);
+  if (std::getenv("SFM_EMU_VERBOSE")) WARN("relative errors: y " << ey << " dx " << ex << " dw " << ew);
+  CHECK(within(ey, tol));
+  CHECK(within(ex, tol));
+  CHECK(within(ew, tol));
+  CHECK(within(rel_err(out[3], ref_bias_grad(t.N, t.O, Ho * Wo, dy)), 1e-6));
+}
 
-  auto y = poisoned(dy.size());
-  kc::convk::conv_transpose2d_forward(tf32, x.data(), w.data(), b.data(), y.data(), t.N, t.C, t.H, t.W, t.O, t.k, t.s,
-                                      t.p, Ho, Wo, act);
-  CHECK(within(rel_err(y, ref_bwd_data(g, x, w, &b, act)), tol));
+RunCfg cfg(bool tf32, int sms, Activation act = Activation::ReLU, bool bias = true, int splits = 0) {
+  RunCfg r;
+  r.tf32 = tf32, r.sms = sms, r.act = act, r.bias = bias, r.splits = splits;
+  return r;
+}
 
-  auto dx = poisoned(x.size());
-  kc::convk::conv_transpose2d_backward_data(tf32, dy.data(), w.data(), dx.data(), t.N, t.C, t.H, t.W, t.O, t.k, t.s,
-                                            t.p, Ho, Wo);
-  CHECK(within(rel_err(dx, ref_fwd(g, dy, w, nullptr, Activation::None)), tol));
-
-  auto dw = poisoned(w.size());
-  auto db = poisoned(t.O);
-  kc::convk::conv_transpose2d_backward_weight(tf32, x.data(), dy.data(), dw.data(), db.data(), t.N, t.C, t.H, t.W, t.O,
-                                              t.k, t.s, t.p, Ho, Wo);
-  CHECK(within(rel_err(dw, ref_bwd_weight(g, dy, x)), tol));
-  CHECK(within(rel_err(db, ref_bias_grad(t.N, t.O, Ho * Wo, dy)), 1e-6));
+uint64_t env_u64(const char* name, uint64_t dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::strtoull(v, nullptr, 0) : dflt;
 }
 
 }  // namespace
@@ -280,15 +491,16 @@ TEST_CASE("emulated kernels: conv2d FP32, every kernel size and stride of the mo
   const std::vector<ConvCase> cases{{2, 3, 9, 11, 5, 7, 2, 3}, {2, 4, 8, 10, 6, 5, 2, 2}, {1, 5, 7, 6, 9, 3, 1, 1},
                                     {2, 3, 6, 7, 4, 1, 1, 0},  {1, 16, 5, 6, 70, 3, 1, 1}, {2, 6, 4, 5, 3, 4, 2, 1},
                                     {1, 4, 1, 4, 3, 3, 1, 1},  {1, 3, 2, 2, 2, 3, 2, 1}};
-  for (const ConvCase& c : cases) check_conv2d(c, false, 4, Activation::ReLU, true);
-  // without split-K (a device too big to want it), no bias, no activation
-  for (size_t i : {0, 4, 5}) check_conv2d(cases[i], false, 100000, Activation::None, false);
-  check_conv2d({1, 5, 7, 6, 9, 3, 1, 1}, false, 4, Activation::Sigmoid, true);
+  for (const ConvCase& c : cases) check_conv2d(c, cfg(false, 4));
+  // Without split-K, no bias, no activation. (The planner splits more on larger devices, so a
+  // huge SM count does not turn split-K off: the plan override does.)
+  for (size_t i : {0, 4, 5}) check_conv2d(cases[i], cfg(false, 132, Activation::None, false, 1));
+  check_conv2d({1, 5, 7, 6, 9, 3, 1, 1}, cfg(false, 4, Activation::Sigmoid));
 }
 
 TEST_CASE("emulated kernels: conv2d TF32 tensor-core path (mma.sync fragment layouts)", "[emu]") {
-  check_conv2d({2, 3, 9, 11, 5, 7, 2, 3}, true, 4, Activation::ReLU, true);
-  check_conv2d({1, 16, 5, 6, 70, 3, 1, 1}, true, 4, Activation::None, true);
+  check_conv2d({2, 3, 9, 11, 5, 7, 2, 3}, cfg(true, 4));
+  check_conv2d({1, 16, 5, 6, 70, 3, 1, 1}, cfg(true, 4, Activation::None));
 }
 
 TEST_CASE("emulated kernels: conv_transpose2d FP32 and TF32", "[emu]") {
@@ -297,13 +509,88 @@ TEST_CASE("emulated kernels: conv_transpose2d FP32 and TF32", "[emu]") {
                                  {1, 3, 4, 4, 2, 3, 1, 1, 0},   // stride 1
                                  {1, 2, 2, 3, 3, 1, 2, 0, 1}};  // k1 s2: residue classes without taps
   for (const TCase& t : cases) {
-    check_conv_transpose2d(t, false, 4, Activation::ReLU);
-    check_conv_transpose2d(t, false, 100000, Activation::Sigmoid);
+    check_conv_transpose2d(t, cfg(false, 4));
+    check_conv_transpose2d(t, cfg(false, 1, Activation::Sigmoid, true, 1));
   }
-  check_conv_transpose2d({2, 5, 3, 4, 6, 3, 2, 1, 1}, true, 4, Activation::ReLU);
+  check_conv_transpose2d({2, 5, 3, 4, 6, 3, 2, 1, 1}, cfg(true, 4));
+}
+
+TEST_CASE("emulated kernels: conv split-K paths (forward, backward-data with classes, backward-weight)", "[emu]") {
+  // K = 40*9 = 360 (23 K-steps) forward, O*taps backward-data, N*P*Q backward-weight; several M
+  // and N tiles (O = 130: 3 M-tiles; N*P*Q = 2*12*11 = 264: 5 N-tiles).
+  const ConvCase c{2, 40, 12, 11, 130, 3, 1, 1};
+  for (int splits : {1, 2, 5}) check_conv2d(c, cfg(false, 1, Activation::ReLU, true, splits));
+  check_conv2d(c, cfg(true, 132));  // the planner's choice on an H100-sized device
+  // Stride 2 and 3: 4 and 9 residue classes (9 = two launches of up to 4 classes, plus one),
+  // each split, FP32 and TF32; stride 3 k2 has classes without taps.
+  check_conv2d({2, 24, 13, 12, 70, 3, 2, 1}, cfg(false, 1, Activation::ReLU, true, 3));
+  check_conv2d({1, 20, 11, 10, 66, 5, 3, 2}, cfg(true, 1, Activation::ReLU, true, 4));
+  check_conv2d({1, 9, 8, 8, 17, 2, 3, 0}, cfg(false, 4, Activation::ReLU, true, 3));
+  check_conv_transpose2d({2, 70, 5, 6, 24, 3, 2, 1, 1}, cfg(false, 132));
+  check_conv_transpose2d({1, 66, 4, 4, 20, 4, 2, 1, 0}, cfg(true, 1, Activation::Sigmoid, true, 6));
+}
+
+TEST_CASE("emulated kernels: deep DispNet layers at batch 1-2", "[emu]") {
+  // conv7b: 512 -> 512, k3, on the 1x4 map of a 128x416 input (K = 4608); iconv7: the
+  // concatenation 512 + 512 = 1024 -> 512 (K = 9216); upconv7 512 -> 512 k3 s2 to 2x8 (the
+  // transposed layer, 4 classes). FP32 with the planner's split on 132 SMs and TF32 on 4.
+  // Thread-order perturbation on one of each (they are the costliest cases of the suite).
+  RunCfg a = cfg(false, 132);
+  check_conv2d({2, 512, 1, 4, 512, 3, 1, 1}, a);
+  RunCfg b = cfg(true, 132);
+  b.perturb = false;
+  check_conv2d({1, 1024, 1, 4, 512, 3, 1, 1}, b);
+  RunCfg c = cfg(false, 4);
+  c.perturb = false;
+  check_conv2d({1, 1024, 1, 4, 512, 3, 1, 1}, c);
+  check_conv_transpose2d({1, 512, 1, 4, 512, 3, 2, 1, 1}, cfg(true, 132));
+}
+
+TEST_CASE("emulated kernels: seeded random conv geometries against double loops", "[emu]") {
+  // SFM_EMU_CONV_CASES (default 6) geometries per run from SFM_EMU_SEED (default: a fresh seed,
+  // printed). Each runs conv2d and conv_transpose2d, FP32 and TF32, forward / backward-data /
+  // backward-weight, with a random SM count and split override, under three thread orders.
+  // Geometries whose emulated work exceeds a bound (about 2e7 padded multiply-adds per pass)
+  // are redrawn, which keeps a run's time bounded.
+  const uint64_t seed = env_u64("SFM_EMU_SEED", (uint64_t)std::random_device{}() ^ ((uint64_t)std::time(nullptr) << 20));
+  const int ncases = (int)env_u64("SFM_EMU_CONV_CASES", 6);
+  WARN("random conv geometries: SFM_EMU_SEED=" << seed << " SFM_EMU_CONV_CASES=" << ncases);
+  Rng rng(seed);
+  auto ri = [&](int lo, int hi) { return lo + (int)rng.randint(hi - lo + 1); };
+  auto padded_work = [](int64_t M, int64_t N, int64_t K) {
+    return ((M + 63) / 64 * 64) * ((N + 63) / 64 * 64) * std::max<int64_t>(K, 16);
+  };
+  for (int i = 0; i < ncases; ++i) {
+    int N, C, H, W, O, k, s, p, op, P, Q;
+    for (;;) {
+      N = ri(1, 3), C = ri(1, 40), H = ri(1, 20), W = ri(1, 20), O = ri(1, 130), k = ri(1, 7), s = ri(1, 3);
+      p = ri(0, k / 2), op = ri(0, s - 1);
+      if (H + 2 * p < k || W + 2 * p < k) continue;
+      P = (H + 2 * p - k) / s + 1, Q = (W + 2 * p - k) / s + 1;
+      const int64_t fwd = padded_work(O, (int64_t)N * P * Q, (int64_t)C * k * k);
+      const int64_t bwd = padded_work(C, (int64_t)N * H * W, (int64_t)O * k * k);
+      const int64_t wgt = padded_work(O, (int64_t)C * k * k, (int64_t)N * P * Q);
+      const int Ho = (H - 1) * s - 2 * p + k + op, Wo = (W - 1) * s - 2 * p + k + op;
+      const int64_t tw = padded_work(O, (int64_t)N * Ho * Wo, (int64_t)C * k * k);
+      if (std::max({fwd, bwd, wgt, tw}) > 20000000) continue;
+      if (Ho < 1 || Wo < 1) continue;
+      break;
+    }
+    const int sms_opts[] = {1, 4, 132};
+    const int sms = sms_opts[ri(0, 2)];
+    const int splits = ri(0, 3) == 0 ? 0 : ri(1, 6);
+    const Activation acts[] = {Activation::None, Activation::ReLU, Activation::Sigmoid};
+    const Activation act = acts[ri(0, 2)];
+    INFO("random case " << i << " of seed " << seed);
+    for (bool tf32 : {false, true}) {
+      check_conv2d({N, C, H, W, O, k, s, p}, cfg(tf32, sms, act, ri(0, 1) == 1, splits));
+      check_conv_transpose2d({N, C, H, W, O, k, s, p, op}, cfg(tf32, sms, act, ri(0, 1) == 1, splits));
+    }
+  }
 }
 
 TEST_CASE("emulated kernels: reductions are exact to float rounding and reproducible", "[emu]") {
+  EMU_ORDERS();
   Rng rng(21);
   // sizes around the 4096-element chunk and the 256-thread block
   for (int64_t n : {1, 7, 255, 256, 4095, 4096, 4097, 20000}) {
@@ -316,6 +603,7 @@ TEST_CASE("emulated kernels: reductions are exact to float rounding and reproduc
     INFO("n = " << n);
     CHECK(std::fabs(out[0] - 0.5 * ref) <= 1e-6 * std::max(1.0, std::fabs(0.5 * ref)));
     CHECK(std::memcmp(out.data(), out2.data(), 4) == 0);
+    emu_record(out);
   }
   // per-channel sums of [N, C, HW] (bias gradients, plane means)
   const int N = 3, C = 5, HW = 3000;
@@ -325,6 +613,7 @@ TEST_CASE("emulated kernels: reductions are exact to float rounding and reproduc
   auto ref = ref_bias_grad(N, C, HW, x);
   for (double& r : ref) r /= 7;
   CHECK(within(rel_err(out, ref), 1e-6));
+  emu_record(out);
   // empty input: zeros
   std::vector<float> z(4, 1.0f);
   kc::red::launch_segmented_sum(nullptr, 0, 4, 10, 1.0, z.data());
@@ -338,6 +627,7 @@ TEST_CASE("emulated kernels: reductions are exact to float rounding and reproduc
 }
 
 TEST_CASE("emulated kernels: elementwise, shape copies, multi-tensor Adam", "[emu]") {
+  EMU_ORDERS();
   Rng rng(5);
   const int64_t n = 1000;
   auto a = random_vec(n, rng, 0.1, 2.0), b = random_vec(n, rng, 0.1, 2.0), g = random_vec(n, rng);
@@ -353,7 +643,9 @@ TEST_CASE("emulated kernels: elementwise, shape copies, multi-tensor Adam", "[em
     }
     INFO("unary op " << (int)op);
     CHECK(within(rel_err(y, ry), 1e-6));
+    emu_record(y);
     CHECK(within(rel_err(gx, rg), 1e-6));
+    emu_record(gx);
   }
   for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div}) {
     auto y = poisoned(n);
@@ -361,6 +653,7 @@ TEST_CASE("emulated kernels: elementwise, shape copies, multi-tensor Adam", "[em
     std::vector<double> r(n);
     for (int64_t i = 0; i < n; ++i) r[i] = math::binary(op, a[i], b[i]);
     CHECK(within(rel_err(y, r), 1e-6));
+    emu_record(y);
   }
 
   // channel slice [2,5,3] -> channels 1..3 and back; crop 4x5 -> 3x2 and uncrop
@@ -409,6 +702,7 @@ TEST_CASE("emulated kernels: elementwise, shape copies, multi-tensor Adam", "[em
 }
 
 TEST_CASE("emulated kernels: resampling matches the CPU loops", "[emu]") {
+  EMU_ORDERS();
   Rng rng(8);
   for (auto [planes, H, W] : std::vector<std::array<int64_t, 3>>{{3, 4, 13}, {2, 1, 1}, {1, 5, 2}}) {
     auto x = random_vec(planes * H * W, rng);
@@ -421,7 +715,9 @@ TEST_CASE("emulated kernels: resampling matches the CPU loops", "[emu]") {
     kc::resk::launch_upsample2x_backward(g.data(), gx.data(), planes, H, W);
     INFO("upsample planes=" << planes << " " << H << "x" << W);
     CHECK(within(rel_err(y, std::vector<double>(y_cpu.begin(), y_cpu.end())), 1e-6));
+    emu_record(y);
     CHECK(within(rel_err(gx, std::vector<double>(gx_cpu.begin(), gx_cpu.end())), 1e-6));
+    emu_record(gx);
   }
   // integer factors (the loss pyramid) and an uneven resize (adaptive bins)
   for (auto [planes, H, W, h, w] : std::vector<std::array<int64_t, 5>>{{2, 8, 12, 4, 6}, {1, 8, 8, 1, 1}, {2, 7, 10, 3, 4}}) {
@@ -435,7 +731,9 @@ TEST_CASE("emulated kernels: resampling matches the CPU loops", "[emu]") {
     kc::resk::launch_area_backward(g.data(), gx.data(), planes, H, W, h, w);
     INFO("area planes=" << planes << " " << H << "x" << W << " -> " << h << "x" << w);
     CHECK(within(rel_err(y, std::vector<double>(y_cpu.begin(), y_cpu.end())), 1e-6));
+    emu_record(y);
     CHECK(within(rel_err(gx, std::vector<double>(gx_cpu.begin(), gx_cpu.end())), 1e-6));
+    emu_record(gx);
   }
 }
 
@@ -470,6 +768,7 @@ std::vector<double> dvec(const std::vector<float>& v) { return std::vector<doubl
 }  // namespace
 
 TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loops", "[emu]") {
+  EMU_ORDERS();
   // 7x9 fits one block per image; 13x23 (299 pixels) spans two, so the pose partials of
   // several blocks are combined.
   for (auto [H, W] : std::vector<std::pair<int64_t, int64_t>>{{7, 9}, {13, 23}})
@@ -487,6 +786,7 @@ TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loo
         kc::warpk::launch_inverse_warp_forward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), B, C, H,
                                                W, pad, rot, out.data(), val.data());
         CHECK(within(rel_err(out, dvec(out_c)), 1e-5));
+        emu_record(out);
         CHECK(val == val_c);
 
         Rng rng(7);
@@ -498,8 +798,11 @@ TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loo
         kc::warpk::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), B, C,
                                                 H, W, pad, rot, gout.data(), gs.data(), gd.data(), gp.data());
         CHECK(within(rel_err(gs, dvec(gs_c)), 1e-5));  // CPU: float sums in pixel order; here exact fixed point
+        emu_record(gs);
         CHECK(within(rel_err(gd, dvec(gd_c)), 1e-5));
+        emu_record(gd);
         CHECK(within(rel_err(gp, dvec(gp_c)), 1e-5));  // double sums in another grouping
+        emu_record(gp);
         // pose only (no depth buffer): the same pose gradient
         auto gp2 = poisoned(gp_c.size());
         kc::warpk::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), B, C,
@@ -509,6 +812,7 @@ TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loo
 }
 
 TEST_CASE("emulated kernels: fused photometric loss matches the CPU loops", "[emu]") {
+  EMU_ORDERS();
   for (auto [H, W] : std::vector<std::pair<int64_t, int64_t>>{{6, 10}, {15, 19}})
     for (bool keep : {true, false})
       for (bool with_mask : {true, false}) {
@@ -529,7 +833,9 @@ TEST_CASE("emulated kernels: fused photometric loss matches the CPU loops", "[em
         kc::warpk::launch_photometric_forward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
                                               sc.K.data(), mask, B, S, C, H, W, opt, loss.data(), warped.data());
         CHECK(within(rel_err(loss, {loss_c}), 1e-6));
+        emu_record(loss);
         CHECK(within(rel_err(warped, dvec(warped_c)), 1e-5));
+        emu_record(warped);
         auto loss2 = poisoned(1);  // without the warped images
         kc::warpk::launch_photometric_forward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
                                               sc.K.data(), mask, B, S, C, H, W, opt, loss2.data(), nullptr);
@@ -545,12 +851,15 @@ TEST_CASE("emulated kernels: fused photometric loss matches the CPU loops", "[em
                                                sc.K.data(), mask, B, S, C, H, W, opt, &gscale, gd.data(), gp.data(),
                                                with_mask ? gm.data() : nullptr);
         CHECK(within(rel_err(gd, dvec(gd_c)), 1e-5));
+        emu_record(gd);
         CHECK(within(rel_err(gp, dvec(gp_c)), 1e-5));
+        emu_record(gp);
         if (with_mask) CHECK(within(rel_err(gm, dvec(gm_c)), 1e-5));
       }
 }
 
 TEST_CASE("emulated kernels: smoothness and explainability losses match the CPU loops", "[emu]") {
+  EMU_ORDERS();
   Rng rng(9);
   // 1xN and Nx1 maps leave some smoothness terms without origins
   for (auto [planes, H, W] : std::vector<std::array<int64_t, 3>>{{3, 9, 17}, {2, 1, 6}, {1, 5, 2}, {2, 20, 30}}) {
@@ -568,6 +877,7 @@ TEST_CASE("emulated kernels: smoothness and explainability losses match the CPU 
     kc::lossk::launch_smoothness_forward(x.data(), planes, H, W, inv, loss.data());
     INFO("smoothness " << planes << "x" << H << "x" << W);
     CHECK(within(rel_err(loss, {(double)(float)ref}), 1e-6));
+    emu_record(loss);
     const float g = 0.8f;
     double coef[4];
     for (int k = 0; k < 4; ++k) coef[k] = (double)g * inv[k];
@@ -582,6 +892,7 @@ TEST_CASE("emulated kernels: smoothness and explainability losses match the CPU 
     kc::red::launch_scale_by_scalar(gx_f.data(), &g, gx_f.data(), (int64_t)x.size());
     CHECK(loss_f == loss);
     CHECK(within(rel_err(gx_f, dvec(gx_c)), 1e-6));  // (coef*s)*g vs (g*coef)*s: an ulp
+    emu_record(gx_f);
   }
 
   const int64_t B = 2, S = 3, hw = 700, n = B * S * hw;
@@ -595,12 +906,14 @@ TEST_CASE("emulated kernels: smoothness and explainability losses match the CPU 
     std::vector<float> gm_c(n);
     cpu::explainability_backward<float>(m.data(), n, (float)((double)g / (double)n), gm_c.data());
     CHECK(within(rel_err(loss, {cpu::explainability_forward<float>(m.data(), n) / (double)n}), 1e-6));
+    emu_record(loss);
     CHECK(gm == gm_c);
     auto loss_f = poisoned(1), gm_f = poisoned(n);
     kc::lossk::launch_explainability_fused(m.data(), n, loss_f.data(), gm_f.data());
     kc::red::launch_scale_by_scalar(gm_f.data(), &g, gm_f.data(), n);
     CHECK(loss_f == loss);
     CHECK(within(rel_err(gm_f, dvec(gm_c)), 1e-6));
+    emu_record(gm_f);
   }
   {
     auto logits = random_vec(2 * n, rng, -4, 4);
@@ -615,6 +928,7 @@ TEST_CASE("emulated kernels: smoothness and explainability losses match the CPU 
     cpu::pairs_mask_forward<float>(logits.data(), B, S, hw, mk_c.data());
     cpu::pairs_mask_backward<float>(mk_c.data(), gy.data(), B, S, hw, gm_c.data());
     CHECK(within(rel_err(loss, {cpu::softmax_ce_forward<float>(logits.data(), B, S, hw) / (double)n}), 1e-6));
+    emu_record(loss);
     CHECK(gl == gl_c);
     CHECK(mk == mk_c);
     CHECK(gm == gm_c);
