@@ -9,7 +9,8 @@
 #  4. builds a CPU-only AddressSanitizer + UBSan configuration and runs the CPU suite in it.
 # After each suite it prints how many tests really ran and how many were skipped: a skipped
 # test (no GPU, no fixture) is reported by ctest as "Not Run", never as passed.
-# Then the libFuzzer targets (scripts/fuzz.sh: every parser of outside input, a few seconds each).
+# Then the line coverage of the device code by the emulated kernel tests (scripts/emu_coverage.sh,
+# fails below 95%) and the libFuzzer targets (scripts/fuzz.sh: every parser of outside input, a few seconds each).
 # SFM_SKIP_SANITIZE=1 skips step 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,9 @@ rm -rf build/first_contact_dry build/first_contact_dry_work
 [ -d third_party/prebuilt/bin ] || export SFM_BIN_DIR=$PWD/build
 OUT=build/first_contact_dry WORK=build/first_contact_dry_work TOTAL_BUDGET_S=300 tests/gpu/first_contact.sh --dry-run
 tests/gpu/check_dry_run.sh build/first_contact_dry
+
+echo "== device-code coverage of the emulated kernel tests (build-emu-cov/, gcov)"
+scripts/emu_coverage.sh build-emu-cov
 
 echo "== fuzzers (build-fuzz/: clang, libFuzzer, ASan + UBSan; ${SFM_FUZZ_SECONDS:-6} s per parser)"
 fuzz_rc=0
