@@ -4,6 +4,8 @@
 // float4 alignment, poisoned shared memory and scratch, thread-order policies.
 #include <catch2/catch.hpp>
 
+#include "tests/test_support.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -22,15 +24,7 @@ namespace kc = sfm::cuda;
 
 namespace {
 
-std::vector<float> rvec(size_t n, Rng& rng, double lo = -1.0, double hi = 1.0) {
-  std::vector<float> v(n);
-  for (float& x : v) x = (float)rng.uniform(lo, hi);
-  return v;
-}
-std::vector<float> nans(size_t n) { return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN()); }
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
-}
+using sfm::test::same_bits;
 
 struct PolicyGuard {
   emu::Policy saved;
@@ -43,7 +37,7 @@ struct PolicyGuard {
 TEST_CASE("emulated kernels: bias/activation epilogue and activation gradient of the library paths", "[emu]") {
   Rng rng(31);
   const int64_t N = 2, C = 5, HW = 37, n = N * C * HW;
-  auto y0 = rvec(n, rng, -3, 3), b = rvec(C, rng), g = rvec(n, rng);
+  auto y0 = sfm::test::random_vec(n, rng, -3, 3), b = sfm::test::random_vec(C, rng), g = sfm::test::random_vec(n, rng);
   for (Activation act : {Activation::None, Activation::ReLU, Activation::Sigmoid})
     for (bool with_b : {false, true}) {
       INFO("act " << (int)act << " bias " << with_b);
@@ -53,7 +47,7 @@ TEST_CASE("emulated kernels: bias/activation epilogue and activation gradient of
         const float v = y0[i] + (with_b ? b[(i / HW) % C] : 0.0f);
         REQUIRE(y[i] == math::conv_activation(act, v));
       }
-      auto out = nans(n);
+      auto out = sfm::test::poisoned(n);
       kc::convk::launch_activation_backward(act, y.data(), g.data(), out.data(), n);
       for (int64_t i = 0; i < n; ++i) REQUIRE(out[i] == math::conv_activation_grad(act, y[i], g[i]));
     }
@@ -75,10 +69,10 @@ TEST_CASE("emulated kernels: im2col and col2im of the cuBLAS path", "[emu]") {
     const kc::convk::Geom g{c.N, c.C, c.H, c.W, 1, c.k, c.s, c.p, P, Q};
     const kc::convk::ColGeom cg = kc::convk::col_geom(g);
     INFO("N=" << c.N << " C=" << c.C << " " << c.H << "x" << c.W << " k=" << c.k << " s=" << c.s << " p=" << c.p);
-    auto x = rvec(c.N * c.C * c.H * c.W, rng);
-    auto col = nans(c.N * K * P * Q);
+    auto x = sfm::test::random_vec(c.N * c.C * c.H * c.W, rng);
+    auto col = sfm::test::poisoned(c.N * K * P * Q);
     kc::convk::launch_im2col(cg, x.data(), col.data(), c.N);
-    auto dcol = rvec(col.size(), rng);
+    auto dcol = sfm::test::random_vec(col.size(), rng);
     std::vector<double> dx_ref(x.size(), 0.0);
     for (int64_t i = 0; i < c.N; ++i)
       for (int64_t ch = 0; ch < c.C; ++ch)
@@ -93,7 +87,7 @@ TEST_CASE("emulated kernels: im2col and col2im of the cuBLAS path", "[emu]") {
                 REQUIRE(col[e] == want);
                 if (in) dx_ref[((i * c.C + ch) * c.H + h) * c.W + w] += dcol[e];
               }
-    auto dx = nans(x.size());
+    auto dx = sfm::test::poisoned(x.size());
     kc::convk::launch_col2im(cg, dcol.data(), dx.data(), c.N);
     for (size_t i = 0; i < dx.size(); ++i) REQUIRE(std::fabs(dx[i] - dx_ref[i]) <= 1e-6 * std::max(1.0, std::fabs(dx_ref[i])));
   }
@@ -101,7 +95,7 @@ TEST_CASE("emulated kernels: im2col and col2im of the cuBLAS path", "[emu]") {
 
 TEST_CASE("emulated kernels: fill and pose_vec2mat", "[emu]") {
   for (size_t n : {size_t(0), size_t(1), size_t(255), size_t(257), size_t(100000)}) {
-    auto p = nans(n + 1);
+    auto p = sfm::test::poisoned(n + 1);
     kc::elem::launch_fill(p.data(), n, -2.5f);
     for (size_t i = 0; i < n; ++i) REQUIRE(p[i] == -2.5f);
     REQUIRE(std::isnan(p[n]));  // nothing past the end
@@ -109,11 +103,11 @@ TEST_CASE("emulated kernels: fill and pose_vec2mat", "[emu]") {
   Rng rng(33);
   for (RotationMode mode : {RotationMode::Euler, RotationMode::Quat})
     for (int64_t B : {1, 3, 65, 130}) {
-      auto pose = rvec(B * 6, rng, -0.5, 0.5), gRt = rvec(B * 12, rng);
+      auto pose = sfm::test::random_vec(B * 6, rng, -0.5, 0.5), gRt = sfm::test::random_vec(B * 12, rng);
       std::vector<float> Rt_c(B * 12), gp_c(B * 6);
       cpu::pose_vec2mat_forward<float>(pose.data(), B, mode, Rt_c.data());
       cpu::pose_vec2mat_backward<float>(pose.data(), gRt.data(), B, mode, gp_c.data());
-      auto Rt = nans(B * 12), gp = nans(B * 6);
+      auto Rt = sfm::test::poisoned(B * 12), gp = sfm::test::poisoned(B * 6);
       kc::warpk::launch_pose_vec2mat_forward(pose.data(), B, mode, Rt.data());
       kc::warpk::launch_pose_vec2mat_backward(pose.data(), gRt.data(), B, mode, gp.data());
       INFO("pose_vec2mat B=" << B << " mode " << (int)mode);
@@ -123,7 +117,7 @@ TEST_CASE("emulated kernels: fill and pose_vec2mat", "[emu]") {
       for (int64_t i = 0; i < B * 6; ++i) REQUIRE(std::fabs(gp[i] - gp_c[i]) <= 1e-5f * std::max(1.0f, std::fabs(gp_c[i])));
     }
   // inverse_warp of empty images: no launch, the pose gradient is zero
-  std::vector<float> pose(12, 0.1f), K(18, 1.0f), gpose = nans(12);
+  std::vector<float> pose(12, 0.1f), K(18, 1.0f), gpose = sfm::test::poisoned(12);
   kc::warpk::launch_inverse_warp_backward(nullptr, nullptr, pose.data(), K.data(), 2, 3, 0, 5, Padding::Zeros,
                                           RotationMode::Euler, nullptr, nullptr, nullptr, gpose.data());
   CHECK(gpose == std::vector<float>(12, 0.0f));

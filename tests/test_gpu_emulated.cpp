@@ -23,6 +23,8 @@
 // prints the convolutions' relative errors.
 #include <catch2/catch.hpp>
 
+#include "tests/test_support.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -46,29 +48,18 @@
 #include "engine/cpu/resample.h"
 #include "engine/cpu/warp.h"
 #include "engine/rng.h"
+#include "engine/testing/compare.h"
 
 using namespace sfm;
 namespace kc = sfm::cuda;
 
 namespace {
 
-std::vector<float> random_vec(size_t n, Rng& rng, double lo = -1.0, double hi = 1.0) {
-  std::vector<float> v(n);
-  for (float& x : v) x = (float)rng.uniform(lo, hi);
-  return v;
-}
-std::vector<float> poisoned(size_t n) { return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN()); }
-
-// max |got - ref| / max |ref| (NaN when any element of got is NaN or the sizes differ).
+using sfm::test::poisoned;
+using sfm::test::random_vec;
+// max |got - ref| / max |ref|, NaN when anything is not finite (engine/testing/compare.h).
 double rel_err(const std::vector<float>& got, const std::vector<double>& ref) {
-  if (got.size() != ref.size()) return std::numeric_limits<double>::quiet_NaN();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(got[i])) return std::numeric_limits<double>::quiet_NaN();
-    num = std::max(num, std::fabs((double)got[i] - ref[i]));
-    den = std::max(den, std::fabs(ref[i]));
-  }
-  return den > 0 ? num / den : num;
+  return sfm::testing::max_rel_err(got, ref);
 }
 bool within(double err, double tol) { return err <= tol; }  // false for NaN
 

@@ -4,8 +4,13 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "engine/rng.h"
 
 // A test that checks nothing here says why with SFM_SKIP(...) and returns. The line starts with
 // "SKIPPED:", which ctest's SKIP_REGULAR_EXPRESSION (tests/CMakeLists.txt) turns into a skipped
@@ -27,5 +32,15 @@ namespace sfm::test {
 inline std::string source_dir() {
   const char* e = std::getenv("SFM_SOURCE_DIR");
   return e && *e ? std::string(e) : std::string(SFM_SOURCE_DIR);
+}
+// n uniform values in [lo, hi), and n NaNs (an output buffer poisoned before a kernel runs).
+inline std::vector<float> random_vec(size_t n, Rng& rng, double lo = -1.0, double hi = 1.0) {
+  std::vector<float> v(n);
+  for (float& x : v) x = (float)rng.uniform(lo, hi);
+  return v;
+}
+inline std::vector<float> poisoned(size_t n) { return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN()); }
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
 }
 }  // namespace sfm::test

@@ -14,7 +14,6 @@
 
 namespace sfm {
 
-namespace {
 std::vector<std::string> tokens(const std::string& s) {
   std::istringstream is(s);
   std::vector<std::string> t;
@@ -22,6 +21,8 @@ std::vector<std::string> tokens(const std::string& s) {
   while (is >> w) t.push_back(w);
   return t;
 }
+
+namespace {
 bool to_double(const std::string& tok, double& v) {
   errno = 0;
   char* end = nullptr;

@@ -10,6 +10,9 @@
 
 namespace sfm {
 
+// The whitespace-separated words of a line.
+std::vector<std::string> tokens(const std::string& s);
+
 // Numbers separated by whitespace or commas. Throws sfm::Error "<where>: '<tok>' is not a
 // number" for a token that is not one (or overflows).
 std::vector<double> parse_numbers_text(const std::string& text, const std::string& where);

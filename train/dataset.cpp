@@ -34,13 +34,6 @@ std::string slurp(const std::string& path, const char* what) {
 
 std::vector<std::string> read_lines(const std::string& path) { return split_list_lines(slurp(path, "split file ")); }
 
-std::vector<std::string> tokens(const std::string& s) {
-  std::istringstream is(s);
-  std::vector<std::string> t;
-  std::string w;
-  while (is >> w) t.push_back(w);
-  return t;
-}
 
 bool is_image_name(const fs::path& p) {
   std::string e = p.extension().string();
