@@ -769,7 +769,7 @@ TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loo
         Scene sc = make_scene(B, 1, C, H, W, 100 + H);
         INFO("inverse_warp " << H << "x" << W << (pad == Padding::Zeros ? " zeros" : " border")
                              << (rot == RotationMode::Euler ? " euler" : " quat"));
-        const cpu::WarpDims d{B, C, H, W};
+        const WarpDims d{B, C, H, W};
         std::vector<float> out_c(B * C * H * W), val_c(B * H * W);
         cpu::inverse_warp_forward<float>(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot,
                                          out_c.data(), val_c.data());
@@ -815,7 +815,7 @@ TEST_CASE("emulated kernels: fused photometric loss matches the CPU loops", "[em
         opt.rotation = with_mask ? RotationMode::Euler : RotationMode::Quat;
         INFO("photometric " << H << "x" << W << " keep=" << keep << " mask=" << with_mask);
         const float* mask = with_mask ? sc.mask.data() : nullptr;
-        const cpu::PhotometricDims d{B, S, C, H, W};
+        const PhotometricDims d{B, S, C, H, W};
         std::vector<float> warped_c(sc.srcs.size());
         const double loss_c = cpu::photometric_forward<float>(sc.tgt.data(), sc.srcs.data(), sc.depth.data(),
                                                               sc.poses.data(), sc.K.data(), mask, d, opt,

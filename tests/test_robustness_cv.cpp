@@ -3,6 +3,8 @@
 // and the key, and every command checks its options before any work.
 #include <catch2/catch.hpp>
 
+#include "tests/tiny_dataset_cv.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,15 +49,7 @@ std::string base_data() {
   static std::string dir;
   if (dir.empty()) {
     dir = tmp_dir("base_data").string();
-    synth::SynthOptions so;
-    so.scenes = 3;
-    so.frames = 8;
-    so.height = 32;
-    so.width = 104;
-    so.seed = 5;
-    so.progress = false;
-    so.moving_objects = 0;
-    synth::write_synthetic_dataset(dir, so);
+    sfm::test::write_tiny_dataset(dir, 5);
   }
   return dir;
 }

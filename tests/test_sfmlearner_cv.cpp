@@ -3,6 +3,8 @@
 // cli/bench_train.cpp calls it) fed the same loader batches, bit for bit on the CPU.
 #include <catch2/catch.hpp>
 
+#include "tests/tiny_dataset_cv.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -26,15 +28,7 @@ TEST_CASE("sfmlearner: the trainer's step equals the benchmark's step (CPU, bit 
   const std::string run = (fs::temp_directory_path() / ("sfm_test_sfmlearner_run_" + tag)).string();
   fs::remove_all(data);
   fs::remove_all(run);
-  synth::SynthOptions so;
-  so.scenes = 3;
-  so.frames = 8;
-  so.height = 32;
-  so.width = 104;
-  so.seed = 5;
-  so.progress = false;
-  so.moving_objects = 0;
-  synth::write_synthetic_dataset(data, so);
+  sfm::test::write_tiny_dataset(data, 5);
 
   // The trainer with its defaults, which are the benchmark's configuration: seed 0, 'original'
   // loss (mask 0.2), Adam lr 2e-4, 3 frames.

@@ -2,6 +2,8 @@
 // a stop request (SIGINT) leaves a loadable checkpoint, and a NaN in a batch stops cleanly.
 #include <catch2/catch.hpp>
 
+#include "tests/tiny_dataset_cv.h"
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -30,15 +32,7 @@ std::string tiny_data() {
   if (dir.empty()) {
     dir = (fs::temp_directory_path() / ("sfm_test_trainer_data_" + std::to_string(::getpid()))).string();
     fs::remove_all(dir);
-    synth::SynthOptions so;
-    so.scenes = 3;
-    so.frames = 8;
-    so.height = 32;
-    so.width = 104;
-    so.seed = 11;
-    so.progress = false;
-    so.moving_objects = 0;
-    synth::write_synthetic_dataset(dir, so);
+    sfm::test::write_tiny_dataset(dir, 11);
   }
   return dir;
 }

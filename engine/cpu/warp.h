@@ -12,9 +12,6 @@
 
 namespace sfm::cpu {
 
-using sfm::PhotometricDims;  // engine/op_types.h
-using sfm::WarpDims;
-
 // pose [B,6] -> Rt [B,3,4]; backward: gRt [B,3,4] -> gpose [B,6].
 template <class T> void pose_vec2mat_forward(const T* pose, int64_t B, RotationMode mode, T* Rt);
 template <class T> void pose_vec2mat_backward(const T* pose, const T* gRt, int64_t B, RotationMode mode, T* gpose);
