@@ -23,7 +23,7 @@
 #include "cli/command.h"
 #include "engine/testing/compare.h"
 #include "engine/device_runtime.h"
-#include "engine/safetensors.h"
+#include "engine/file_io.h"
 #if SFM_WITH_CUDA
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -37,7 +37,6 @@
 #include "kernels/reduce.h"
 #include "kernels/resample.h"
 #include "kernels/runtime.h"
-#include "kernels/sfm_layers.h"
 #include "kernels/shape.h"
 #include "kernels/warp.h"
 #include "engine/autograd.h"
@@ -47,6 +46,7 @@
 #include "engine/math/loss_math.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "models/sfm_layers.h"
 #endif
 
 namespace sfm::cli {
@@ -153,11 +153,13 @@ Tensor nan_gpu(const Shape& s) { return Tensor::full(s, kNaN, DType::F32, Device
 Tensor gpu(const Tensor& t) { return t.to(DType::F32).to(Device::CUDA); }
 Tensor gpu_vec(const std::vector<float>& v) { return Tensor::from_vector(v, Shape{(int64_t)v.size()}, Device::CUDA); }
 
-std::string layer_shape(const cuda::ConvLayer& l) {
+// "1x3x128x416 -> 32 k7 s2" in the layer's own terms (" T": transposed).
+std::string layer_shape(const ConvLayer& l) {
+  const Shape in = l.in_shape();
   char b[160];
-  std::snprintf(b, sizeof b, "%lldx%lldx%lldx%lld -> %lld k%lld s%lld%s", (long long)l.N, (long long)l.C,
-                (long long)l.H, (long long)l.W, (long long)l.O, (long long)l.k, (long long)l.stride,
-                l.transposed ? " T" : "");
+  std::snprintf(b, sizeof b, "%lldx%lldx%lldx%lld -> %lld k%d s%d%s", (long long)in[0], (long long)in[1],
+                (long long)in[2], (long long)in[3], (long long)l.out_channels(), l.spec.k, l.spec.stride,
+                l.spec.transposed ? " T" : "");
   return b;
 }
 
@@ -165,43 +167,44 @@ std::string layer_shape(const cuda::ConvLayer& l) {
 struct ConvBuffers {
   Tensor x, w, b, dy, y, dx, dw, db;
 };
-ConvBuffers conv_buffers(const cuda::ConvLayer& l, Rng& rng, DType t) {
+ConvBuffers conv_buffers(const ConvLayer& l, Rng& rng, DType t) {
   ConvBuffers c;
-  c.x = rand_uniform(Shape{l.N, l.C, l.H, l.W}, rng, -1, 1, t);
-  c.w = l.transposed ? rand_uniform(Shape{l.C, l.O, l.k, l.k}, rng, -1, 1, t)
-                     : rand_uniform(Shape{l.O, l.C, l.k, l.k}, rng, -1, 1, t);
-  c.b = rand_uniform(Shape{l.O}, rng, -1, 1, t);
-  c.dy = rand_uniform(Shape{l.N, l.O, l.Ho, l.Wo}, rng, -1, 1, t);
+  c.x = rand_uniform(l.in_shape(), rng, -1, 1, t);
+  c.w = rand_uniform(l.weight_shape(), rng, -1, 1, t);
+  c.b = rand_uniform(Shape{l.out_channels()}, rng, -1, 1, t);
+  c.dy = rand_uniform(l.out_shape(), rng, -1, 1, t);
   return c;
 }
 
-void conv_run(ConvImpl impl, const cuda::ConvLayer& l, int dir, ConvBuffers& g) {
-  const float *x = g.x.data<float>(), *w = g.w.data<float>(), *b = g.b.data<float>(), *dy = g.dy.data<float>();
-  if (l.transposed) {
+// One direction (0 forward, 1 backward-data, 2 backward-weight with the bias gradient) of a
+// layer as the ops run it (engine/ops_conv.cpp): a transposed layer's backward-data is the
+// convolution's forward, its backward-weight the convolution's with x and dy swapped.
+void conv_run(ConvImpl impl, const ConvLayer& l, int dir, ConvBuffers& c) {
+  const float *x = c.x.data<float>(), *w = c.w.data<float>(), *b = c.b.data<float>(), *dy = c.dy.data<float>();
+  const ConvGeom& g = l.geom;
+  if (l.spec.transposed) {
     if (dir == 0)
-      cuda::conv_transpose2d_forward(impl, x, w, b, g.y.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad,
-                                     l.Ho, l.Wo, l.act);
+      cuda::conv_transpose2d_forward(impl, g, x, w, b, l.spec.act, c.y.data<float>());
     else if (dir == 1)
-      cuda::conv_transpose2d_backward_data(impl, dy, w, g.dx.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride,
-                                           l.pad, l.Ho, l.Wo);
-    else
-      cuda::conv_transpose2d_backward_weight(impl, x, dy, g.dw.data<float>(), g.db.data<float>(), l.N, l.C, l.H, l.W,
-                                             l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
+      cuda::conv2d_forward(impl, g, dy, w, nullptr, Activation::None, c.dx.data<float>());
+    else {
+      cuda::conv2d_backward_weight(impl, g, dy, x, c.dw.data<float>());
+      cuda::channel_sum(dy, g.N, g.C, g.H * g.W, c.db.data<float>());
+    }
   } else {
     if (dir == 0)
-      cuda::conv2d_forward(impl, x, w, b, g.y.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho,
-                           l.Wo, l.act);
+      cuda::conv2d_forward(impl, g, x, w, b, l.spec.act, c.y.data<float>());
     else if (dir == 1)
-      cuda::conv2d_backward_data(impl, dy, w, g.dx.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad,
-                                 l.Ho, l.Wo);
-    else
-      cuda::conv2d_backward_weight(impl, x, dy, g.dw.data<float>(), g.db.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k,
-                                   l.stride, l.pad, l.Ho, l.Wo);
+      cuda::conv2d_backward_data(impl, g, w, dy, c.dx.data<float>());
+    else {
+      cuda::conv2d_backward_weight(impl, g, x, dy, c.dw.data<float>());
+      cuda::channel_sum(dy, g.N, g.O, g.P(), c.db.data<float>());
+    }
   }
 }
 
-void alloc_outputs(ConvBuffers& g, const cuda::ConvLayer& l) {
-  g.y = nan_gpu(Shape{l.N, l.O, l.Ho, l.Wo});
+void alloc_outputs(ConvBuffers& g, const ConvLayer& l) {
+  g.y = nan_gpu(l.out_shape());
   g.dx = nan_gpu(g.x.shape());
   g.dw = nan_gpu(g.w.shape());
   g.db = nan_gpu(g.b.shape());
@@ -212,24 +215,25 @@ struct ConvRef {
   ConvBuffers cpu;  // float64, with gradients
   std::vector<double> y, dx, dw, db;
 };
-ConvRef conv_reference(const cuda::ConvLayer& l, uint64_t seed) {
+ConvRef conv_reference(const ConvLayer& l, uint64_t seed) {
   Rng rng(seed);
   ConvRef r;
   r.cpu = conv_buffers(l, rng, DType::F64);
   r.cpu.x.set_requires_grad(true);
   r.cpu.w.set_requires_grad(true);
   r.cpu.b.set_requires_grad(true);
-  Tensor y = l.transposed ? conv_transpose2d(r.cpu.x, r.cpu.w, r.cpu.b, (int)l.stride, (int)l.pad, (int)l.out_pad)
-                          : conv2d(r.cpu.x, r.cpu.w, r.cpu.b, (int)l.stride, (int)l.pad);
+  LayerSpec pre = l.spec;  // the activation is applied below, from the pre-activation output
+  pre.act = Activation::None;
+  Tensor y = apply_layer(pre, r.cpu.x, r.cpu.w, r.cpu.b);
   r.y = y.to_vector_f64();
-  for (double& v : r.y) v = math::conv_activation(l.act, v);
+  for (double& v : r.y) v = math::conv_activation(l.spec.act, v);
   y.backward(r.cpu.dy);
   r.dx = r.cpu.x.grad().to_vector_f64();
   r.dw = r.cpu.w.grad().to_vector_f64();
   r.db = r.cpu.b.grad().to_vector_f64();
   return r;
 }
-std::array<double, 3> conv_errors(ConvImpl impl, const cuda::ConvLayer& l, const ConvRef& r) {
+std::array<double, 3> conv_errors(ConvImpl impl, const ConvLayer& l, const ConvRef& r) {
   ConvBuffers g;
   g.x = gpu(r.cpu.x.detach());
   g.w = gpu(r.cpu.w.detach());
@@ -301,14 +305,14 @@ int bench_kernels(const std::vector<std::string>& argv) {
   };
 
   // ---------------------------------------------------------------- convolutions
-  const auto layers = cuda::sfmlearner_conv_layers(B, H, W, (int)S);
-  const auto check_layers = check_batch > 0 ? cuda::sfmlearner_conv_layers(check_batch, H, W, (int)S) : layers;
+  const auto layers = sfmlearner_conv_layers(B, H, W, (int)S);
+  const auto check_layers = check_batch > 0 ? sfmlearner_conv_layers(check_batch, H, W, (int)S) : layers;
   const char* dirs[3] = {"fwd", "bwd-data", "bwd-weight"};
   for (size_t li = 0; li < layers.size(); ++li) {
-    const cuda::ConvLayer& l = layers[li];
-    const std::string shape = l.name.substr(l.name.find(' ') + 1) + " " + layer_shape(l);
+    const ConvLayer& l = layers[li];
+    const std::string shape = l.spec.name + " " + layer_shape(l);
     bool any = false;
-    for (int dir = 0; dir < 3; ++dir) any = any || wanted(std::string(l.transposed ? "upconv " : "conv ") + dirs[dir], shape);
+    for (int dir = 0; dir < 3; ++dir) any = any || wanted(std::string(l.spec.transposed ? "upconv " : "conv ") + dirs[dir], shape);
     if (!any) continue;
     ConvRef ref;
     if (check_batch > 0) ref = conv_reference(check_layers[li], 1000 + li);
@@ -324,11 +328,11 @@ int bench_kernels(const std::vector<std::string>& argv) {
       if (check_batch > 0) err = conv_errors(impl, check_layers[li], ref);
       for (int dir = 0; dir < 3; ++dir) {
         Row r;
-        r.op = std::string(l.transposed ? "upconv " : "conv ") + dirs[dir];
+        r.op = std::string(l.spec.transposed ? "upconv " : "conv ") + dirs[dir];
         r.shape = shape;
         if (!wanted(r.op, r.shape)) continue;
         r.impl = conv_impl_name(impl);
-        r.flops = 2 * l.macs();
+        r.flops = l.flops();
         r.peak = impl == ConvImpl::HandwrittenTF32 ? Peak::Tf32 : Peak::Fp32;
         r.err = err[dir];
         r.run = [&, impl, dir] { conv_run(impl, l, dir, g); };
@@ -381,10 +385,10 @@ int bench_kernels(const std::vector<std::string>& argv) {
   {  // Adam over the parameters of both networks
     int64_t total = 0;
     std::vector<int64_t> sizes;
-    for (const auto& l : cuda::sfmlearner_conv_layers(1, H, W, (int)S)) {
-      sizes.push_back(l.O * l.C * l.k * l.k);
-      sizes.push_back(l.O);
-      total += l.O * l.C * l.k * l.k + l.O;
+    for (const ConvLayer& l : sfmlearner_conv_layers(1, H, W, (int)S)) {
+      sizes.push_back(l.weight_shape().numel());
+      sizes.push_back(l.out_channels());
+      total += l.spec.num_parameters();
     }
     const std::string shape = std::to_string(sizes.size()) + " tensors, " + std::to_string(total) + " params";
     if (wanted("adam step", shape)) {

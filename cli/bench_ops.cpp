@@ -1,4 +1,11 @@
 // `sfm bench ops`: times every registered op row; table on stdout, JSON with --json.
+//
+// Its own rows (cli/bench_ops_<family>.cpp) stay beside the op table's (engine/testing/op_cases.h)
+// because they measure what the table's rows do not: forward and backward apart, the backward
+// without the tape (the autograd node's own function), at any --batch/--height/--width and at
+// the loss's four scales. `--table` times the table's rows of the same families instead
+// (forward + backward through the tape, the table's SfMLearner shapes: the timing mode of
+// `sfm selftest`, engine/testing/timing_mode.cpp), and `--list` names the rows either way.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,7 +19,8 @@
 #include "engine/autograd.h"
 #include "engine/device_runtime.h"
 #include "engine/parallel.h"
-#include "engine/safetensors.h"
+#include "engine/file_io.h"
+#include "engine/testing/selftest.h"
 
 namespace sfm::cli {
 
@@ -32,6 +40,41 @@ std::string cpu_model_name() {
   return "unknown";
 }
 
+// The op table's families that this benchmark's own rows cover.
+static bool bench_covers(const std::string& table_family) {
+  return table_family == "conv" || table_family == "resample" || table_family == "geometry" || table_family == "loss";
+}
+
+// --table: the op table's SfMLearner-shape rows of the covered families, timed by the selftest's
+// timing mode (same rows, same cost columns, the selftest's JSON with "mode": "time").
+static int bench_table(const BenchContext& ctx, int reps, const std::string& filter, bool list, const std::string& json) {
+  SFM_CHECK(ctx.batch == 4 && ctx.height == 128 && ctx.width == 416,
+            "sfm bench ops --table: the table's shapes are fixed (batch 4 at 128x416); --batch, --height and --width "
+            "apply to the benchmark's own rows");
+  const uint64_t seed = 1;  // SfMLearner shapes only: the seed picks no shape, only input values
+  std::vector<testing::OpCase> rows;
+  for (testing::OpCase& c : testing::op_cases(ctx.device, seed)) {
+    if (!bench_covers(c.family) || c.shape_class != testing::ShapeClass::SfMLearner) continue;
+    if (!filter.empty() && (c.family + "/" + c.op + "/" + c.impl + "/" + c.shape).find(filter) == std::string::npos) continue;
+    rows.push_back(std::move(c));
+  }
+  if (list) {
+    for (const testing::OpCase& c : rows)
+      std::printf("%-8s %-18s %-13s %s\n", c.family.c_str(), c.op.c_str(), c.impl.c_str(), c.shape.c_str());
+    return 0;
+  }
+  SFM_CHECK(!rows.empty(), "sfm bench ops --table: no table row matches --filter '", filter, "'");
+  testing::SelftestOptions o;
+  o.mode = testing::SelftestMode::Time;
+  o.device = ctx.device;
+  o.seed = seed;
+  o.reps = reps;
+  o.json_path = json;
+  const testing::SelftestReport r = testing::run_timing(o, rows);
+  if (!json.empty()) std::printf("wrote %s\n", json.c_str());
+  return r.ok() ? 0 : 1;
+}
+
 static int bench_ops(const std::vector<std::string>& argv) {
   Args a("bench ops", "Times each SfMLearner op at the training shapes (median of repeated calls).");
   a.option("device", "cpu or cuda", "cpu")
@@ -41,7 +84,11 @@ static int bench_ops(const std::vector<std::string>& argv) {
       .option("filter", "only rows whose op or shape contains this text", "")
       .option("reps", "timed calls per row (CPU default 5, CUDA 50)", "")
       .option("json", "also write the results as JSON to this file", "")
-      .option("threads", "CPU threads (default: all)", "0");
+      .option("threads", "CPU threads (default: all)", "0")
+      .flag("table",
+            "time the op table's rows of these families instead (conv, resample, geometry, loss at the table's "
+            "SfMLearner shapes, batch 4 at 128x416: forward + backward through the tape, as sfm selftest --mode time)")
+      .flag("list", "print the rows that would run, without timing them");
   if (!a.parse(argv)) return 0;
   BenchContext ctx;
   std::string dev = a.get("device");
@@ -56,6 +103,14 @@ static int bench_ops(const std::vector<std::string>& argv) {
   SFM_CHECK(reps >= 1, "sfm bench ops: --reps must be >= 1, got ", reps);
   SFM_CHECK(ctx.batch >= 1 && ctx.height >= 1 && ctx.width >= 1, "sfm bench ops: --batch, --height and --width must be >= 1");
   std::string filter = a.get("filter");
+  if (a.get_flag("table")) return bench_table(ctx, reps, filter, a.get_flag("list"), a.has("json") ? a.get("json") : "");
+  if (a.get_flag("list")) {
+    for (auto& [family, fn] : bench_tables())
+      for (BenchRow& r : fn(ctx))
+        if (filter.empty() || r.op.find(filter) != std::string::npos || r.shape.find(filter) != std::string::npos)
+          std::printf("%-8s %-26s %s\n", family.c_str(), r.op.c_str(), r.shape.c_str());
+    return 0;
+  }
 
   std::string device_desc = ctx.device == Device::CPU
                                 ? cpu_model_name() + ", " + std::to_string(cpu_threads()) + " threads"

@@ -1,24 +1,17 @@
 #pragma once
-// `sfm bench train` (cli/bench_train.cpp): its settings, and the roofline / traffic analysis
-// of one training iteration computed from the layer shapes (cli/bench_train_roofline.cpp).
-#include <functional>
+// `sfm bench train` (cli/bench_train.cpp): its settings (models/sfmlearner_bench.h), the
+// roofline / traffic analysis of one training iteration computed from the layer shapes
+// (cli/bench_train_roofline.cpp), and the hook through which OpenCV builds hand the command
+// its loader-fed half.
 #include <string>
 
 #include <nlohmann/json.hpp>
 
-#include "engine/tensor.h"
-#include "models/sfmlearner.h"
+#include "models/sfmlearner_bench.h"
 
 namespace sfm::cli {
 
-struct BenchTrainSettings {
-  Device dev = Device::CPU;
-  int batch = 4, height = 128, width = 416, seq_length = 3;
-  double mask_weight = 0.2;
-  int iters = 3, warmup = 1, loader_iters = 3, workers = 2;
-  bool loader = true, cuda_graph = false;
-  int sources() const { return seq_length - 1; }
-};
+using BenchTrainSettings = TrainBenchSettings;
 
 // Datasheet peaks (dense, no sparsity) of the NVIDIA H100 SXM5 80 GB; --peak-* override them.
 struct Peaks {
@@ -30,19 +23,9 @@ struct Peaks {
 // shapes, not measured); returns {"roofline": ..., "extra_traffic": ...}.
 nlohmann::json bench_train_roofline(const BenchTrainSettings& s, const Peaks& pk);
 
-// The loader-fed half of the benchmark needs OpenCV (train/loader.h decodes the frames), so it
-// lives in cli/bench_train_loader_cv.cpp, linked into `sfm` only in OpenCV builds, which sets
-// bench_train_loader() at start-up; the OpenCV-free executables (sfm_core) see null.
-struct BenchTrainLoader {
-  // Writes a small synthetic data set (train/synth_world.h) into dir; returns its description.
-  std::function<nlohmann::json(const std::string& dir, const BenchTrainSettings& s)> make_synthetic_set;
-  // The loader's own rate, no training: ms per batch over `count` batches back to back.
-  std::function<double(const std::string& root, const BenchTrainSettings& s, int workers, int count, bool in_memory)>
-      alone_ms;
-  // Opens the training loader (augmentation on) on root; each call of the result returns the
-  // next batch (on the CPU, normalised).
-  std::function<std::function<SfMBatch()>(const std::string& root, const BenchTrainSettings& s)> open;
-};
-const BenchTrainLoader*& bench_train_loader();
+// The loader-fed half of the benchmark needs OpenCV (train/bench_loader.h), so the OpenCV
+// build's cli/bench_train_loader_cv.cpp sets this at start-up; the OpenCV-free executables
+// (sfm_core) see null and skip the loader-fed run.
+const TrainBenchLoader*& bench_train_loader();
 
 }  // namespace sfm::cli

@@ -1,8 +1,7 @@
 // The roofline of one SfMLearner training iteration and the DRAM traffic the implementation
-// moves beyond it, computed from the layer shapes (kernels/sfm_layers.h, host-only): the
+// moves beyond it, computed from the layer shapes (the layer table, models/sfm_layers.h, as
+// the networks are built for the settings: the mask decoder only with explainability): the
 // analysis half of `sfm bench train --roofline`.
-#include "kernels/sfm_layers.h"
-
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -12,6 +11,7 @@
 #include "cli/bench_train.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "models/sfm_layers.h"
 
 namespace sfm::cli {
 namespace {
@@ -43,22 +43,21 @@ RoofRow roof(const std::string& name, const std::string& shape, const std::vecto
 std::vector<RoofRow> roofline_rows(const Settings& s, const Peaks& pk, int64_t params) {
   const int64_t B = s.batch, H = s.height, W = s.width, S = s.sources();
   std::vector<RoofRow> rows;
-  for (const cuda::ConvLayer& l : cuda::sfmlearner_conv_layers(B, H, W, (int)S)) {
-    const bool mask_layer = l.name.rfind("posenet upconv", 0) == 0 || l.name.rfind("posenet mask", 0) == 0;
-    if (mask_layer && s.mask_weight <= 0) continue;
-    const double x = 4.0 * l.N * l.C * l.H * l.W, w = 4.0 * l.O * l.C * l.k * l.k, b = 4.0 * l.O,
-                 y = 4.0 * l.N * l.O * l.Ho * l.Wo, f = 2 * l.macs();
+  for (const ConvLayer& l : sfmlearner_conv_layers(B, H, W, (int)S, s.mask_weight > 0)) {
+    const double x = 4.0 * l.in_shape().numel(), w = 4.0 * l.weight_shape().numel(), b = 4.0 * l.out_channels(),
+                 y = 4.0 * l.out_shape().numel(), f = l.flops();
     // The networks' first layers read the images, which need no gradient: no backward-data.
-    const bool input_layer = l.name == "dispnet conv1a" || l.name == "posenet conv1";
-    const double act = l.act == Activation::None ? 0 : y;               // the activation's derivative reads y
+    const bool input_layer = l.spec.image_input;
+    const double act = l.spec.act == Activation::None ? 0 : y;          // the activation's derivative reads y
     std::vector<std::pair<double, double>> passes{{f, x + w + b + y}};  // forward
     if (!input_layer) passes.push_back({f, y + act + w + x});           // backward-data
     passes.push_back({f, x + y + w + b});                               // backward-weight + bias
+    const Shape in = l.in_shape(), out = l.out_shape();
     char shape[128];
-    std::snprintf(shape, sizeof shape, "%lldx%lldx%lld -> %lldx%lldx%lld k%lld s%lld%s", (long long)l.C, (long long)l.H,
-                  (long long)l.W, (long long)l.O, (long long)l.Ho, (long long)l.Wo, (long long)l.k, (long long)l.stride,
-                  l.transposed ? " T" : "");
-    rows.push_back(roof(l.name, shape, passes, pk, true));
+    std::snprintf(shape, sizeof shape, "%lldx%lldx%lld -> %lldx%lldx%lld k%d s%d%s", (long long)in[1], (long long)in[2],
+                  (long long)in[3], (long long)out[1], (long long)out[2], (long long)out[3], l.spec.k, l.spec.stride,
+                  l.spec.transposed ? " T" : "");
+    rows.push_back(roof(l.spec.full_name(), shape, passes, pk, true));
   }
   // The loss at the four disparity sizes (h_s, w_s): per scale one fused pass over the target,
   // the sources, the disparity and the masks that writes d/ddisp and d/dmask (value and gradient
@@ -144,18 +143,15 @@ json print_roofline(const Settings& s, const Peaks& pk, int64_t params) {
 // round trips of one step. Bytes are float32 elements times the passes described per row.
 json print_extra_traffic(const Settings& s, const Peaks& pk) {
   const int64_t B = s.batch, H = s.height, W = s.width, S = s.sources();
-  const std::vector<cuda::ConvLayer> layers = cuda::sfmlearner_conv_layers(B, H, W, (int)S);
-  auto find = [&](const std::string& n) -> const cuda::ConvLayer& {
+  const bool mask = s.mask_weight > 0;
+  const std::vector<ConvLayer> layers = sfmlearner_conv_layers(B, H, W, (int)S, mask);
+  auto find = [&](const std::string& n) -> const ConvLayer& {
     for (const auto& l : layers)
-      if (l.name == n) return l;
+      if (l.spec.full_name() == n) return l;
     fail("bench train: no layer named ", n);
   };
-  auto out_el = [](const cuda::ConvLayer& l) { return (double)l.N * l.O * l.Ho * l.Wo; };
-  auto in_el = [](const cuda::ConvLayer& l) { return (double)l.N * l.C * l.H * l.W; };
-  const bool mask = s.mask_weight > 0;
-  auto counted = [&](const cuda::ConvLayer& l) {
-    return mask || (l.name.rfind("posenet upconv", 0) != 0 && l.name.rfind("posenet mask", 0) != 0);
-  };
+  auto out_el = [](const ConvLayer& l) { return (double)l.out_shape().numel(); };
+  auto in_el = [](const ConvLayer& l) { return (double)l.in_shape().numel(); };
   struct Item {
     std::string what, lever;
     double bytes;
@@ -169,8 +165,7 @@ json print_extra_traffic(const Settings& s, const Peaks& pk) {
        "decoder outputs written straight into the concatenation buffers", concat});
   double act = 0, bias = 0;
   for (const auto& l : layers) {
-    if (!counted(l)) continue;
-    if (l.act != Activation::None) act += 8.0 * out_el(l);
+    if (l.spec.act != Activation::None) act += 8.0 * out_el(l);
     bias += 4.0 * out_el(l);
   }
   items.push_back(
@@ -199,8 +194,8 @@ json print_extra_traffic(const Settings& s, const Peaks& pk) {
                    "compute 1/disparity inside the loss kernels", 20.0 * disp_el});
   double photo_reread = 0;
   for (int L = 1; L <= 4; ++L) {
-    const cuda::ConvLayer& d = find("dispnet disp" + std::to_string(L));
-    const double px = (double)B * d.Ho * d.Wo;
+    const Shape d = find("dispnet disp" + std::to_string(L)).out_shape();
+    const double px = (double)B * d[2] * d[3];
     photo_reread += 4 * px * (3 + 3 * S + 1 + (mask ? S : 0));
   }
   items.push_back({"photometric backward re-reading images, depth and masks (separate forward and backward passes)",
@@ -241,9 +236,8 @@ json bench_train_roofline(const BenchTrainSettings& s, const Peaks& pk) {
   Settings cpu_s = s;
   cpu_s.dev = Device::CPU;
   int64_t params = 0;  // weights and biases of the layers the roofline counts
-  for (const cuda::ConvLayer& l : cuda::sfmlearner_conv_layers(1, s.height, s.width, s.sources()))
-    if (s.mask_weight > 0 || (l.name.rfind("posenet upconv", 0) != 0 && l.name.rfind("posenet mask", 0) != 0))
-      params += l.O * l.C * l.k * l.k + l.O;
+  for (const ConvLayer& l : sfmlearner_conv_layers(1, s.height, s.width, s.sources(), s.mask_weight > 0))
+    params += l.spec.num_parameters();
   json r;
   r["roofline"] = print_roofline(cpu_s, pk, params);
   r["extra_traffic"] = print_extra_traffic(cpu_s, pk);

@@ -1,11 +1,11 @@
-// `sfm prepare`: KITTI raw -> the formatted training layout (see train/prepare.h).
+// `sfm prepare`: KITTI raw -> the formatted training layout (see train/kitti/prepare.h).
 #include <cstdio>
 #include <sstream>
 
 #include "cli/args.h"
 #include "cli/command.h"
 #include "engine/error.h"
-#include "train/prepare.h"
+#include "train/kitti/prepare.h"
 
 namespace sfm::cli {
 

@@ -12,21 +12,34 @@ namespace sfm::cli {
 
 static int selftest_main(const std::vector<std::string>& argv) {
   Args a("selftest",
-         "Checks every op and every implementation of it on fresh random inputs: the ops on --device in float32\n"
-         "against the CPU in float64 (allocations poisoned with NaN, every case run twice and required to be\n"
-         "bitwise identical), at the SfMLearner training shapes and at edge shapes. Exit status 0 when nothing\n"
-         "failed, 1 when something did, 2 when the device cannot be used.");
-  a.option("device", "cpu, cuda, or auto (cuda when a device is present)", "auto")
+         "Runs the op case table (engine/testing/op_cases.h: every op and implementation, at the SfMLearner\n"
+         "training shapes and at edge shapes) on fresh random inputs, in one of three modes:\n"
+         "  compare    the ops on --device in float32 against the CPU in float64 (allocations poisoned with NaN,\n"
+         "             every case run twice and required to be bitwise identical);\n"
+         "  gradcheck  on the CPU in float64: central finite differences against every analytic gradient;\n"
+         "  time       forward + backward on --device, median ms, GFLOP/s and GB/s (--json for the rows).\n"
+         "Exit status 0 when nothing failed, 1 when something did, 2 when the device cannot be used.");
+  a.option("mode", "compare, gradcheck or time", "compare")
+      .option("device", "cpu, cuda, or auto (cuda when a device is present; gradcheck: cpu)", "auto")
       .flag("quick", "few, small shapes (seconds)")
       .option("seed", "seed of the inputs and the random shapes (default: from the clock; printed)", "")
       .option("filter", "only rows whose family/op/implementation/case contains this text", "")
+      .option("classes", "only these shape classes, comma-separated: sfmlearner, edge, random (default: all)", "")
       .option("json", "also write the rows as JSON to this file", "")
       .option("threads", "CPU threads (0 = all)", "0")
-      .flag("failures", "print only the failing rows and the summary");
+      .flag("failures", "print only the failing rows and the summary")
+      .option("samples", "gradcheck: elements perturbed per differentiable input", "24")
+      .option("warmup", "time: untimed calls per row first", "1")
+      .option("reps", "time: timed calls per row (default: CPU 3, CUDA 20)", "0");
   if (!a.parse(argv)) return 0;
+  const testing::SelftestMode mode = testing::parse_selftest_mode(a.get("mode"));
   std::string dev = a.get("device");
   SFM_CHECK(dev == "cpu" || dev == "cuda" || dev == "auto", "sfm selftest: --device must be cpu, cuda or auto, got '", dev,
             "'");
+  if (mode == testing::SelftestMode::Gradcheck) {
+    SFM_CHECK(dev != "cuda", "sfm selftest: --mode gradcheck runs on the CPU in float64 (use --device cpu)");
+    dev = "cpu";
+  }
   if (dev == "auto") dev = cuda_available() ? "cuda" : "cpu";
   if (dev == "cuda" && !cuda_available()) {
     std::fprintf(stderr,
@@ -37,6 +50,12 @@ static int selftest_main(const std::vector<std::string>& argv) {
   }
   if (a.get_int("threads") > 0) set_cpu_threads(a.get_int("threads"));
   testing::SelftestOptions o;
+  o.mode = mode;
+  o.fd_samples = a.get_int("samples");
+  o.warmup = a.get_int("warmup");
+  o.reps = a.get_int("reps");
+  SFM_CHECK(o.fd_samples >= 1, "sfm selftest: --samples must be >= 1, got ", o.fd_samples);
+  SFM_CHECK(o.warmup >= 0 && o.reps >= 0, "sfm selftest: --warmup and --reps must be >= 0");
   o.device = dev == "cuda" ? Device::CUDA : Device::CPU;
   o.quick = a.get_flag("quick");
   if (!a.get("seed").empty()) {
@@ -44,6 +63,7 @@ static int selftest_main(const std::vector<std::string>& argv) {
     SFM_CHECK(o.seed != 0, "sfm selftest: --seed must be nonzero");
   }
   o.filter = a.get("filter");
+  o.classes = a.get("classes");
   o.json_path = a.get("json");
   o.only_failures = a.get_flag("failures");
   const testing::SelftestReport r = testing::run_selftest(o);
@@ -54,7 +74,7 @@ static int selftest_main(const std::vector<std::string>& argv) {
   return r.ok() ? 0 : 1;
 }
 
-SFM_COMMAND("selftest", "check every op and implementation against a float64 reference (poisoned, twice)",
+SFM_COMMAND("selftest", "the op table: compare with float64 (poisoned, twice), --mode gradcheck, --mode time",
             selftest_main);
 
 }  // namespace sfm::cli

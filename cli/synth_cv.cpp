@@ -1,4 +1,4 @@
-// `sfm synth`: a synthetic driving data set with exact ground truth (train/synth_world.h).
+// `sfm synth`: a synthetic driving data set with exact ground truth (train/synth/synth_world.h).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,9 +13,9 @@
 #include "cli/command.h"
 #include "engine/error.h"
 #include "engine/parallel.h"
-#include "engine/safetensors.h"
-#include "train/synth_world.h"
-#include "train/synth_writer.h"
+#include "engine/file_io.h"
+#include "train/synth/synth_world.h"
+#include "train/synth/synth_writer.h"
 
 namespace sfm::cli {
 namespace {

@@ -1,15 +1,18 @@
 // sfm train
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "engine/collective.h"
 #include "engine/testing/selftest.h"
 #include "train/trainer.h"
 
 namespace sfm::cli {
 
-static int train_main(const std::vector<std::string>& argv) {
+static int train_main_ranked(const std::vector<std::string>& argv) {
   std::string keys_help;
   Args a("train", "Trains DispNet and PoseExpNet with the SfMLearner objective.\n"
                   "Every config key (sfm train --list-keys) can also be given as --key value.");
@@ -32,7 +35,10 @@ static int train_main(const std::vector<std::string>& argv) {
   }
   SFM_CHECK(a.has("out"), "sfm train: missing required option --out");
   std::string run = a.get("out");
-  check_run_folder(run, a.get_flag("resume"), a.get_flag("overwrite"));
+  // Under mpirun: rank 0 checks (and with --overwrite clears) the run folder, the others wait.
+  Collective& comm = world();
+  if (comm.rank() == 0) check_run_folder(run, a.get_flag("resume"), a.get_flag("overwrite"));
+  comm.barrier();
   TrainConfig cfg;
   bool resume = a.get_flag("resume");
   if (resume) {
@@ -47,15 +53,32 @@ static int train_main(const std::vector<std::string>& argv) {
   if (!cfg.str("data").empty() && std::filesystem::path(cfg.str("data")).is_relative())
     cfg.set("data", std::filesystem::absolute(cfg.str("data")).lexically_normal().string(), "--data");
   // On CUDA, refuse to train on a kernel that fails the quick selftest.
+  if (cfg.str("device") == "cuda") use_local_rank_cuda_device();  // before the first CUDA call
   if (!a.get_flag("skip-selftest"))
     testing::require_selftest_pass(cfg.str("device") == "cuda" ? Device::CUDA : Device::CPU, "sfm train");
   install_stop_signal_handlers();
   TrainResult r = train(cfg, run, resume);
-  std::printf("trained steps %lld..%lld, last loss %.5f, %.1f images/s\n", (long long)r.start_step,
+  if (comm.rank() == 0)
+    std::printf("trained steps %lld..%lld, last loss %.5f, %.1f images/s\n", (long long)r.start_step,
               (long long)r.end_step, r.last_loss, r.images_per_second);
+  shutdown_collective();
   if (r.failed) return 3;
   if (r.interrupted) return 130;
   return 0;
+}
+
+// A job of several ranks ends as a whole when one rank meets an error (bad input, a config
+// error found on one rank, a failed read): the message names the rank and the machine.
+static int train_main(const std::vector<std::string>& argv) {
+  if (world().size() == 1) return train_main_ranked(argv);
+  try {
+    return train_main_ranked(argv);
+  } catch (const std::exception& e) {
+    char host[256] = "?";
+    gethostname(host, sizeof host - 1);
+    world().abort(1, "sfm train: rank " + std::to_string(world().rank()) + " of " + std::to_string(world().size()) +
+                         " (" + host + "): " + e.what());
+  }
 }
 
 SFM_COMMAND("train", "train SfMLearner (DispNet + PoseExpNet) on a formatted data set", train_main);

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "engine/error.h"
-#include "engine/safetensors.h"
+#include "engine/file_io.h"
 
 namespace sfm {
 

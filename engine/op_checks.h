@@ -78,10 +78,15 @@ void on_device(const char* op, const Tensor& like, Cpu&& cpu, Cuda&& cuda) {
 #else
 #define SFM_BACKEND_CUDA_BRANCH(fn, ...) nullptr
 #endif
-#define SFM_BACKEND_CALL(op, like, fn, ...)                                                    \
-  ::sfm::on_device(                                                                           \
-      op, like, [&](auto sfm_backend_tag) {                                                   \
-        using T = decltype(sfm_backend_tag);                                                  \
-        ::sfm::cpu::fn<T>(__VA_ARGS__);                                                       \
-      },                                                                                      \
-      SFM_BACKEND_CUDA_BRANCH(fn, __VA_ARGS__))
+#define SFM_BACKEND_CPU_BRANCH(fn, ...)                 \
+  [&](auto sfm_backend_tag) {                           \
+    using T = decltype(sfm_backend_tag);                \
+    ::sfm::cpu::fn<T>(__VA_ARGS__);                     \
+  }
+#define SFM_BACKEND_CALL(op, like, fn, ...) \
+  ::sfm::on_device(op, like, SFM_BACKEND_CPU_BRANCH(fn, __VA_ARGS__), SFM_BACKEND_CUDA_BRANCH(fn, __VA_ARGS__))
+// SFM_BACKEND_CALL_CONV(op, like, impl, fn, args...): the same for the convolution family,
+// whose CUDA launchers take the implementation choice (ConvImpl) before the CPU function's
+// arguments: cpu::fn<T>(args...) or cuda::fn(impl, args...). impl is evaluated on CUDA only.
+#define SFM_BACKEND_CALL_CONV(op, like, impl, fn, ...) \
+  ::sfm::on_device(op, like, SFM_BACKEND_CPU_BRANCH(fn, __VA_ARGS__), SFM_BACKEND_CUDA_BRANCH(fn, impl, __VA_ARGS__))

@@ -116,6 +116,37 @@ Tensor explainability_loss_softmax(const Tensor& logits);
 // logits [B,2S,H,W] -> mask [B,S,H,W] = softmax probability of class 1 of each pair.
 Tensor softmax_pairs_mask(const Tensor& logits);
 
+// ---------------------------------------------------------------- Monodepth2: full-resolution scales, edge-aware smoothness
+// (ops_upsample_bilinear.cpp, ops_edge_smoothness.cpp)
+// x [N,C,h,w] -> [N,C,H,W], bilinear, align_corners=False, any output size (PyTorch's
+// F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False): source coordinate
+// (h/H)(o + 0.5) - 0.5, negative values clamped to 0). Gradient to x (a gather, deterministic).
+// The same tensor when (H, W) = (h, w).
+Tensor upsample_bilinear(const Tensor& x, int64_t H, int64_t W);
+// Monodepth2's get_smooth_loss on the mean-normalised disparity, a scalar [1]: per batch entry
+// d' = disp / (mean_hw(disp) + 1e-7); gx = |d'(y,x) - d'(y,x+1)| exp(-mean_c |img(y,x) - img(y,x+1)|),
+// gy likewise along H; loss = mean(gx) + mean(gy), each over its own B*H*(W-1) or B*(H-1)*W
+// elements (a term without elements, W = 1 or H = 1, contributes 0). disp [B,1,H,W], img
+// [B,C,H,W]. Gradient to disp (through the mean too); the image takes none. Monodepth2 weighs it
+// by 1e-3 / 2^scale (mul_scalar).
+Tensor edge_aware_smoothness(const Tensor& disp, const Tensor& img);
+
+// ---------------------------------------------------------------- Monodepth2 photometric objective (ops_min_reprojection.cpp)
+// Monodepth2's per-pixel minimum reprojection error with auto-masking, fused with the warp
+// (formulas: engine/math/min_reprojection_math.h). For every target pixel p and source s,
+// pe_s(p) = mean over channels of alpha clamp((1 - SSIM_3x3)/2, 0, 1) + (1 - alpha) |tgt - warp(src_s)|
+// (the warp is inverse_warp's, opt.padding and opt.rotation); the per-pixel minimum over s
+// (or the mean), with automask also the unwarped sources' errors + seeded noise, which win
+// ties; returns the mean over B*H*W of the selected values, a scalar [1]. tgt [B,C,H,W],
+// srcs [B,S,C,H,W], depth [B,1,H,W], poses [B,S,6], K [B,3,3]; H, W >= 2 with SSIM.
+// Gradients to depth and poses only, through the selected source (an unwarped winner counts
+// its value, no gradient). chosen (if given) receives the selection codes [B,1,H,W]: s for
+// warped source s, S for the mean of the sources (mean mode), -(j+1) for unwarped source j;
+// warped (if given) the warped sources [B,S,C,H,W] (computed only then).
+Tensor min_reprojection_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& depth, const Tensor& poses,
+                             const Tensor& K, const MinReprojectionOptions& opt = {}, Tensor* chosen = nullptr,
+                             Tensor* warped = nullptr);
+
 // ---------------------------------------------------------------- optimiser (adam.h)
 // see engine/adam.h
 

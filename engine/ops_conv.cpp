@@ -8,11 +8,12 @@
 //   conv forward (x -> y), backward data (dy -> dx), backward weight (x, dy -> dw).
 //   conv2d:           forward = fwd;       dx = bwd-data(g);  dw = bwd-weight(x, g)
 //   conv_transpose2d: forward = bwd-data;  dx = fwd(g);       dw = bwd-weight(g, x)
+// Each primitive reaches the CPU or CUDA function of the same name and arguments through
+// SFM_BACKEND_CALL_CONV (engine/op_checks.h).
 #include <atomic>
 
 #include "engine/autograd.h"
 #include "engine/cpu/conv.h"
-#include "engine/math/conv_math.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA
@@ -36,79 +37,46 @@ ConvImpl parse_conv_impl(const std::string& s) {
 
 namespace {
 
-
 bool wants_grad(const Tensor& t) { return t.defined() && (t.requires_grad() || t.grad_fn() != nullptr); }
 
 // ----------------------------------------------------------------------- device dispatch
-// The CUDA backend adds its branches here (one per primitive); everything above them is
-// device independent.
+// Each primitive runs cpu::fn<T> (engine/cpu/conv.h) or cuda::fn (kernels/conv.h, with the
+// implementation choice first) with one argument list.
+template <class T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
 
 // y = act(conv(x, w) + b)
 void conv_fwd(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& b, Activation act, const Tensor& y) {
-#if SFM_WITH_CUDA
-  if (x.is_cuda()) {
-    cuda::conv2d_forward(conv_impl(), x.data<float>(), w.data<float>(), b.defined() ? b.data<float>() : nullptr,
-                         y.data<float>(), g.N, g.C, g.H, g.W, g.O, g.k, g.s, g.p, g.Ho, g.Wo, act);
-    return;
-  }
-#endif
-  dispatch_float(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, act, y.data<T>());
-  });
+  SFM_BACKEND_CALL_CONV("conv2d", x, conv_impl(), conv2d_forward, g, x.data<T>(), w.data<T>(), data_or_null<T>(b),
+                        act, y.data<T>());
 }
 
 // dx and/or dw (undefined: not wanted) of conv(x, w) for the output gradient dy.
 void conv_bwd(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx,
               const Tensor& dw) {
-#if SFM_WITH_CUDA
-  if (dy.is_cuda()) {
-    const ConvImpl impl = conv_impl();
-    if (dx.defined())
-      cuda::conv2d_backward_data(impl, dy.data<float>(), w.data<float>(), dx.data<float>(), g.N, g.C, g.H, g.W, g.O,
-                                 g.k, g.s, g.p, g.Ho, g.Wo);
-    if (dw.defined())
-      cuda::conv2d_backward_weight(impl, x.data<float>(), dy.data<float>(), dw.data<float>(), nullptr, g.N, g.C, g.H,
-                                   g.W, g.O, g.k, g.s, g.p, g.Ho, g.Wo);
-    return;
-  }
-#endif
-  dispatch_float(dy.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::conv2d_backward<T>(g, x.defined() ? x.data<T>() : nullptr, w.data<T>(), dy.data<T>(),
-                            dx.defined() ? dx.data<T>() : nullptr, dw.defined() ? dw.data<T>() : nullptr);
-  });
+  if (dw.defined())
+    SFM_BACKEND_CALL_CONV("conv2d backward", dy, conv_impl(), conv2d_backward_weight, g, x.data<T>(), dy.data<T>(),
+                          dw.data<T>());
+  if (dx.defined())
+    SFM_BACKEND_CALL_CONV("conv2d backward", dy, conv_impl(), conv2d_backward_data, g, w.data<T>(), dy.data<T>(),
+                          dx.data<T>());
 }
 
-// y = act(y + b) in place (y [N,C,...], b [C] or undefined).
-void bias_act(const Tensor& y, const Tensor& b, Activation act) {
-  const int64_t N = y.dim(0), C = y.dim(1), P = y.numel() / (N * C);
-#if SFM_WITH_CUDA
-  if (y.is_cuda()) {
-    cuda::bias_activation(y.data<float>(), b.defined() ? b.data<float>() : nullptr, N, C, P, act);
-    return;
-  }
-#endif
-  dispatch_float(y.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::bias_activation_inplace<T>(y.data<T>(), b.defined() ? b.data<T>() : nullptr, N, C, P, act);
-  });
+// y = act(conv_transpose(x, w) + b), the adjoint of g's convolution (y [N,C,H,W]).
+void conv_transpose_fwd(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& b, Activation act,
+                        const Tensor& y) {
+  SFM_BACKEND_CALL_CONV("conv_transpose2d", x, conv_impl(), conv_transpose2d_forward, g, x.data<T>(), w.data<T>(),
+                        data_or_null<T>(b), act, y.data<T>());
 }
 
 // dL/d(pre-activation) from the saved output y and dL/dy g.
 Tensor act_grad(const Tensor& y, const Tensor& g, Activation act) {
   if (act == Activation::None) return g;
   Tensor out = Tensor::empty(g.shape(), g.dtype(), g.device());
-#if SFM_WITH_CUDA
-  if (g.is_cuda()) {
-    cuda::activation_backward(act, y.data<float>(), g.data<float>(), out.data<float>(), g.numel());
-    return out;
-  }
-#endif
-  dispatch_float(g.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::activation_backward<T>(y.data<T>(), g.data<T>(), out.data<T>(), g.numel(), act);
-  });
+  SFM_BACKEND_CALL("conv activation backward", g, activation_backward, y.data<T>(), g.data<T>(), out.data<T>(),
+                   g.numel(), act);
   return out;
 }
 
@@ -116,16 +84,7 @@ Tensor act_grad(const Tensor& y, const Tensor& g, Activation act) {
 Tensor bias_grad(const Tensor& g) {
   const int64_t N = g.dim(0), C = g.dim(1), P = g.numel() / (N * C);
   Tensor db = Tensor::empty(Shape{C}, g.dtype(), g.device());
-#if SFM_WITH_CUDA
-  if (g.is_cuda()) {
-    cuda::bias_grad(g.data<float>(), N, C, P, db.data<float>());
-    return db;
-  }
-#endif
-  dispatch_float(g.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    cpu::channel_sum<T>(g.data<T>(), N, C, P, db.data<T>());
-  });
+  SFM_BACKEND_CALL("conv bias gradient", g, channel_sum, g.data<T>(), N, C, P, db.data<T>());
   return db;
 }
 
@@ -159,11 +118,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
   check_conv_args(op, x, w, stride, padding, "[O,C,k,k]", 1);
   check_bias(op, b, x, w.dim(0));
 
-  ConvGeom g;
-  g.N = x.dim(0), g.C = x.dim(1), g.H = x.dim(2), g.W = x.dim(3);
-  g.O = w.dim(0), g.k = int(w.dim(2)), g.s = stride, g.p = padding;
-  g.Ho = math::conv_out_size(g.H, g.k, g.s, g.p);
-  g.Wo = math::conv_out_size(g.W, g.k, g.s, g.p);
+  const ConvGeom g = ConvGeom::conv(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), int(w.dim(2)), stride, padding);
   SFM_CHECK(g.Ho >= 1 && g.Wo >= 1, op, ": output would be empty: input ", x.shape().str(), " with kernel ", g.k,
             ", stride ", g.s, ", padding ", g.p, " (need H + 2p >= k and W + 2p >= k)");
 
@@ -192,26 +147,13 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int s
   check_bias(op, b, x, w.dim(1));
 
   // The convolution this is the adjoint of: input = our output [N,O,Ho,Wo], output = our x.
-  ConvGeom g;
-  g.N = x.dim(0), g.O = x.dim(1), g.Ho = x.dim(2), g.Wo = x.dim(3);
-  g.C = w.dim(1), g.k = int(w.dim(2)), g.s = stride, g.p = padding;
-  g.H = math::conv_transpose_out_size(g.Ho, g.k, g.s, g.p, output_padding);
-  g.W = math::conv_transpose_out_size(g.Wo, g.k, g.s, g.p, output_padding);
+  const ConvGeom g = ConvGeom::transposed(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(1), int(w.dim(2)), stride,
+                                          padding, output_padding);
   SFM_CHECK(g.H >= 1 && g.W >= 1, op, ": output would be empty: input ", x.shape().str(), " with kernel ", g.k,
             ", stride ", g.s, ", padding ", g.p, ", output_padding ", output_padding, " gives ", g.H, "x", g.W);
 
   Tensor y = Tensor::empty(Shape{g.N, g.C, g.H, g.W}, x.dtype(), x.device());
-#if SFM_WITH_CUDA
-  if (x.is_cuda())  // one pass: backward-data GEMMs with the bias + activation epilogue fused
-    cuda::conv_transpose2d_forward(conv_impl(), x.data<float>(), w.data<float>(),
-                                   b.defined() ? b.data<float>() : nullptr, y.data<float>(), g.N, g.O, g.Ho, g.Wo, g.C,
-                                   g.k, g.s, g.p, g.H, g.W, act);
-  else
-#endif
-  {
-    conv_bwd(g, Tensor(), w, x, y, Tensor());
-    bias_act(y, b, act);
-  }
+  conv_transpose_fwd(g, x, w, b, act, y);
   if (!needs_grad({&x, &w, &b})) return y;
   Tensor saved_y = act == Activation::None ? Tensor() : y.detach();
   return record(op, y, {x, w, b}, [g, x, w, b, saved_y, act](const Tensor& gy) -> std::vector<Tensor> {

@@ -1,5 +1,7 @@
 #include "engine/safetensors.h"
 
+#include "engine/file_io.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -10,18 +12,6 @@
 namespace sfm {
 
 using json = nlohmann::json;
-
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    SFM_CHECK(f.good(), "cannot open '", tmp, "' for writing");
-    f.write(bytes.data(), (std::streamsize)bytes.size());
-    f.flush();
-    SFM_CHECK(f.good(), "write to '", tmp, "' failed (disk full?)");
-  }
-  SFM_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path, "'");
-}
 
 SafeTensors load_safetensors(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -29,7 +29,4 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 // Largest header accepted (the format's own limit is 100 MB).
 constexpr uint64_t kMaxSafetensorsHeader = 100ull << 20;
 
-// Writes bytes to path through path + ".tmp" and a rename (used by every writer of the project).
-void write_file_atomic(const std::string& path, const std::string& bytes);
-
 }  // namespace sfm

@@ -8,7 +8,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "engine/error.h"
-#include "engine/safetensors.h"  // write_file_atomic
+#include "engine/file_io.h"
 
 namespace sfm::eval {
 

@@ -141,6 +141,20 @@ std::vector<float> resize_bilinear(const float* src, int h, int w, int H, int W)
   return out;
 }
 
+ClampOrder parse_clamp_order(const std::string& s) {
+  if (s == "standard") return ClampOrder::AfterScaling;
+  if (s == "pytorch-port") return ClampOrder::PytorchPort;
+  fail("--scoring: expected standard or pytorch-port, got '", s, "'");
+}
+const char* clamp_order_name(ClampOrder c) { return c == ClampOrder::PytorchPort ? "pytorch-port" : "standard"; }
+
+PredResize parse_pred_resize(const std::string& s) {
+  if (s == "depth") return PredResize::Depth;
+  if (s == "disparity") return PredResize::Disparity;
+  fail("--resize: expected depth or disparity, got '", s, "'");
+}
+const char* pred_resize_name(PredResize r) { return r == PredResize::Disparity ? "disparity" : "depth"; }
+
 std::vector<float> disparity_to_depth(const float* disp, int h, int w, int H, int W, PredResize mode,
                                       const std::string& what) {
   for (size_t i = 0; i < (size_t)h * w; ++i)

@@ -28,6 +28,8 @@ enum class ClampOrder {
   AfterScaling,  // original SfMLearner, Monodepth2: scale, then clamp, then score (the right one)
   PytorchPort,   // ClementPinard/SfmLearner-Pytorch: median of the clamped prediction, scores the unclamped one
 };
+ClampOrder parse_clamp_order(const std::string& s);  // "standard" | "pytorch-port" (sfm eval depth --scoring)
+const char* clamp_order_name(ClampOrder c);
 
 struct DepthEvalOptions {
   double min_depth = 1e-3;
@@ -68,6 +70,8 @@ enum class PredResize {
   Depth,      // depth = 1/disp at the network size, then bilinearly resized (original SfMLearner)
   Disparity,  // disparity resized, then inverted (Monodepth2)
 };
+PredResize parse_pred_resize(const std::string& s);  // "depth" | "disparity" (sfm eval depth --resize)
+const char* pred_resize_name(PredResize r);
 // Disparity h x w -> depth H x W (bilinear resize as cv::resize INTER_LINEAR, half-pixel
 // centres). Throws naming `what` on a non-positive disparity.
 std::vector<float> disparity_to_depth(const float* disp, int h, int w, int H, int W, PredResize mode,

@@ -6,7 +6,7 @@
 
 #include "engine/error.h"
 #include "engine/math/warp_math.h"
-#include "engine/safetensors.h"  // write_file_atomic
+#include "engine/file_io.h"
 
 namespace sfm::eval {
 
@@ -67,6 +67,19 @@ Pose pose_from_3x4(const double* m) {
     for (int j = 0; j < 4; ++j) T(i, j) = m[4 * i + j];
   return T;
 }
+
+Pose pose_from_3x4(const Pose34& T) {
+  Pose P = Pose::Identity();
+  P.topRows<3>() = T;
+  return P;
+}
+
+RotationMode parse_rotation_mode(const std::string& s) {
+  if (s == "euler") return RotationMode::Euler;
+  if (s == "quat") return RotationMode::Quat;
+  fail("--rotation: expected euler or quat, got '", s, "'");
+}
+const char* rotation_mode_name(RotationMode m) { return m == RotationMode::Quat ? "quat" : "euler"; }
 
 PoseErrors snippet_ate(const PoseList& gt_in, const PoseList& pred_in) {
   SFM_CHECK(gt_in.size() == pred_in.size(), "snippet_ate: ", gt_in.size(), " ground-truth poses and ", pred_in.size(),

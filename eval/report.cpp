@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "engine/safetensors.h"  // write_file_atomic
+#include "engine/file_io.h"
 
 namespace sfm::eval {
 

@@ -1,7 +1,7 @@
 #pragma once
-// CUDA convolution launchers (raw device pointers, sizes as in the ops). Every function
+// CUDA convolution launchers (raw device pointers, one ConvGeom). Every function
 // runs on the compute stream and returns without synchronising. `impl` picks the
-// implementation (engine/ops.h ConvImpl):
+// implementation (ConvImpl, engine/op_types.h):
 //   Handwritten      implicit GEMM, FP32 FMA                  (kernels/conv_kernels.h)
 //   HandwrittenTF32  implicit GEMM, TF32 tensor cores (mma.sync m16n8k8), FP32 accumulate; sm_80+
 //   CuDNN            cuDNN, FP32 (FMA math, no TF32), deterministic GEMM-type algorithms (no FFT
@@ -9,49 +9,42 @@
 //   CuBLAS           im2col + cuBLAS SGEMM (pedantic FP32) + col2im gather  (kernels/conv_cublas.cu)
 // All four are deterministic (bitwise equal results for equal inputs on one device).
 //
-// conv2d: x [N,C,H,W], w [O,C,k,k] (OIHW), b [O] or null, y [N,O,Ho,Wo] with
-//   Ho = (H + 2 pad - k)/stride + 1; y = act(conv(x, w) + b), the activation fused.
-// conv_transpose2d: x [N,C,H,W], w [C,O,k,k] (IOHW), b [O] or null, y [N,O,Ho,Wo] with
-//   Ho = (H-1) stride - 2 pad + k + output_padding (0 <= output_padding < stride).
+// Every launcher takes the geometry as one ConvGeom (engine/op_types.h) and its pointers in
+// the argument order of the CPU function of the same name (engine/cpu/conv.h), after `impl`:
+// engine/ops_conv.cpp calls either through SFM_BACKEND_CALL_CONV. In the convolution's terms
+// x [N,C,H,W], w [O,C,k,k] (OIHW), y [N,O,Ho,Wo]; a transposed convolution is described by
+// the geometry of the convolution it is the adjoint of (ConvGeom::transposed): its input is
+// [N,O,Ho,Wo], its weight w [O,C,k,k] (its own IOHW), its output [N,C,H,W]. So its backward
+// data is conv2d_forward (no bias, no activation) and its backward weight
+// conv2d_backward_weight with the two tensors swapped, on the same geometry.
 // Backward functions take dy already multiplied by the activation's derivative (see
-// activation_backward) and overwrite their outputs; db (the bias gradient, [O]) may be
-// null. Bias gradients are deterministic sums (no atomics) on every path.
+// activation_backward) and overwrite their outputs. Bias gradients: channel_sum, a
+// deterministic sum (no atomics).
 #include <cstdint>
 
 #include "engine/op_types.h"
 
 namespace sfm::cuda {
 
-void conv2d_forward(ConvImpl impl, const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C,
-                    int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad, int64_t Ho, int64_t Wo,
-                    Activation act);
+// y [N,O,Ho,Wo] = act(conv(x, w) + b), the bias (b [O] or null) and activation fused.
+void conv2d_forward(ConvImpl impl, const ConvGeom& g, const float* x, const float* w, const float* b, Activation act,
+                    float* y);
 // dx [N,C,H,W] from dy [N,O,Ho,Wo].
-void conv2d_backward_data(ConvImpl impl, const float* dy, const float* w, float* dx, int64_t N, int64_t C, int64_t H,
-                          int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad, int64_t Ho, int64_t Wo);
-// dw [O,C,k,k] and db [O] from x [N,C,H,W] and dy [N,O,Ho,Wo].
-void conv2d_backward_weight(ConvImpl impl, const float* x, const float* dy, float* dw, float* db, int64_t N, int64_t C,
-                            int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad, int64_t Ho,
-                            int64_t Wo);
-
-void conv_transpose2d_forward(ConvImpl impl, const float* x, const float* w, const float* b, float* y, int64_t N,
-                              int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad,
-                              int64_t Ho, int64_t Wo, Activation act);
-// dx [N,C,H,W] from dy [N,O,Ho,Wo].
-void conv_transpose2d_backward_data(ConvImpl impl, const float* dy, const float* w, float* dx, int64_t N, int64_t C,
-                                    int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad,
-                                    int64_t Ho, int64_t Wo);
-// dw [C,O,k,k] and db [O] from x [N,C,H,W] and dy [N,O,Ho,Wo].
-void conv_transpose2d_backward_weight(ConvImpl impl, const float* x, const float* dy, float* dw, float* db, int64_t N,
-                                      int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride,
-                                      int64_t pad, int64_t Ho, int64_t Wo);
+void conv2d_backward_data(ConvImpl impl, const ConvGeom& g, const float* w, const float* dy, float* dx);
+// dw [O,C,k,k] from x [N,C,H,W] and dy [N,O,Ho,Wo].
+void conv2d_backward_weight(ConvImpl impl, const ConvGeom& g, const float* x, const float* dy, float* dw);
+// The transposed convolution: y [N,C,H,W] = act(backward_data(x) + b) from x [N,O,Ho,Wo],
+// b [C] or null; one pass (the backward-data GEMMs with the epilogue fused) on the handwritten path.
+void conv_transpose2d_forward(ConvImpl impl, const ConvGeom& g, const float* x, const float* w, const float* b,
+                              Activation act, float* y);
 
 // out = g * act'(y), from the activation's output y (ReLU: y > 0; Sigmoid: y (1 - y));
 // None copies g. out may alias g.
-void activation_backward(Activation act, const float* y, const float* g, float* out, int64_t n);
-// y[n,c,:,:] = act(y + b[c]) in place (b may be null).
-void bias_activation(float* y, const float* b, int64_t N, int64_t C, int64_t HW, Activation act);
-// db[c] = sum over n, i of dy[(n*C + c)*HW + i] (deterministic).
-void bias_grad(const float* dy, int64_t N, int64_t C, int64_t HW, float* db);
+void activation_backward(const float* y, const float* g, float* out, int64_t n, Activation act);
+// y[n,c,:] = act(y[n,c,:] + b[c]) in place over planes of P pixels (b may be null).
+void bias_activation_inplace(float* y, const float* b, int64_t N, int64_t C, int64_t P, Activation act);
+// db[c] = sum over n and the P pixels of g[n,c,:] (the bias gradient; deterministic).
+void channel_sum(const float* g, int64_t N, int64_t C, int64_t P, float* db);
 
 // True when the device has the TF32 tensor-core path (sm_80 or newer).
 bool conv_tf32_supported();

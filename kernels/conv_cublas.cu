@@ -24,8 +24,8 @@ constexpr size_t kColBudget = size_t(256) << 20;  // bytes of column buffer per 
 using convk::ColGeom;
 using convk::col_geom;
 
-int64_t group_size(const Geom& g) {
-  const int64_t per = g.C * g.k * g.k * g.P * g.Q * (int64_t)sizeof(float);
+int64_t group_size(const ConvGeom& g) {
+  const int64_t per = g.K() * g.P() * (int64_t)sizeof(float);
   return std::max<int64_t>(1, std::min<int64_t>(g.N, (int64_t)kColBudget / std::max<int64_t>(per, 1)));
 }
 
@@ -33,9 +33,9 @@ const float kOne = 1.0f, kZero = 0.0f;
 
 }  // namespace
 
-void cublas_forward(const Geom& g, const float* x, const float* w, float* y) {
+void cublas_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
   const ColGeom cg = col_geom(g);
-  const int64_t PQ = g.P * g.Q, K = cg.K, G = group_size(g);
+  const int64_t PQ = g.P(), K = cg.K, G = group_size(g);
   Scratch col((size_t)(G * K * PQ) * sizeof(float));
   for (int64_t i0 = 0; i0 < g.N; i0 += G) {
     const int64_t cnt = std::min(G, g.N - i0);
@@ -46,9 +46,9 @@ void cublas_forward(const Geom& g, const float* x, const float* w, float* y) {
   }
 }
 
-void cublas_backward_data(const Geom& g, const float* dy, const float* w, float* dx) {
+void cublas_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx) {
   const ColGeom cg = col_geom(g);
-  const int64_t PQ = g.P * g.Q, K = cg.K, G = group_size(g);
+  const int64_t PQ = g.P(), K = cg.K, G = group_size(g);
   Scratch col((size_t)(G * K * PQ) * sizeof(float));
   for (int64_t i0 = 0; i0 < g.N; i0 += G) {
     const int64_t cnt = std::min(G, g.N - i0);
@@ -59,9 +59,9 @@ void cublas_backward_data(const Geom& g, const float* dy, const float* w, float*
   }
 }
 
-void cublas_backward_filter(const Geom& g, const float* x, const float* dy, float* dw) {
+void cublas_backward_filter(const ConvGeom& g, const float* x, const float* dy, float* dw) {
   const ColGeom cg = col_geom(g);
-  const int64_t PQ = g.P * g.Q, K = cg.K, G = group_size(g);
+  const int64_t PQ = g.P(), K = cg.K, G = group_size(g);
   Scratch col((size_t)(G * K * PQ) * sizeof(float));
   for (int64_t i0 = 0; i0 < g.N; i0 += G) {
     const int64_t cnt = std::min(G, g.N - i0);

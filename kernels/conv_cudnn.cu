@@ -35,24 +35,24 @@ struct Descs {
   int fwd = -1, bwd_data = -1, bwd_filter = -1;
   size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
 
-  explicit Descs(const Geom& g) {
+  explicit Descs(const ConvGeom& g) {
     SFM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     SFM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     SFM_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
     SFM_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
     SFM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g.N, (int)g.C, (int)g.H,
                                                (int)g.W));
-    SFM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g.N, (int)g.O, (int)g.P,
-                                               (int)g.Q));
+    SFM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g.N, (int)g.O, (int)g.Ho,
+                                               (int)g.Wo));
     SFM_CUDNN_CHECK(
         cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)g.O, (int)g.C, (int)g.k, (int)g.k));
-    SFM_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, (int)g.pad, (int)g.pad, (int)g.stride, (int)g.stride, 1, 1,
+    SFM_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, g.p, g.p, g.s, g.s, 1, 1,
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     SFM_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
     int n = 0, c = 0, h = 0, ww = 0;
     SFM_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv, x, w, &n, &c, &h, &ww));
-    SFM_CHECK(n == g.N && c == g.O && h == g.P && ww == g.Q, "cuDNN convolution: output [", n, ", ", c, ", ", h, ", ",
-              ww, "] differs from the expected [", g.N, ", ", g.O, ", ", g.P, ", ", g.Q, "]");
+    SFM_CHECK(n == g.N && c == g.O && h == g.Ho && ww == g.Wo, "cuDNN convolution: output [", n, ", ", c, ", ", h, ", ",
+              ww, "] differs from the expected [", g.N, ", ", g.O, ", ", g.Ho, ", ", g.Wo, "]");
   }
   ~Descs() {
     cudnnDestroyConvolutionDescriptor(conv);
@@ -72,8 +72,8 @@ std::map<Key, std::unique_ptr<Descs>>& cache() {
   return *m;
 }
 
-Descs& descs_for(const Geom& g) {
-  Key key{g.N, g.C, g.H, g.W, g.O, g.k, g.stride, g.pad};
+Descs& descs_for(const ConvGeom& g) {
+  Key key{g.N, g.C, g.H, g.W, g.O, g.k, g.s, g.p};
   auto& c = cache();
   auto it = c.find(key);
   if (it == c.end()) it = c.emplace(key, std::make_unique<Descs>(g)).first;
@@ -98,21 +98,21 @@ bool gemm_type(cudnnConvolutionBwdFilterAlgo_t a) {
 // The first result (in the heuristic's order) that succeeded, is deterministic, uses no tensor-op math and
 // fits the workspace limit (the descriptor's CUDNN_FMA_MATH keeps execution in plain FP32).
 template <class Perf>
-int pick(const Perf* r, int n, const char* what, const Geom& g) {
+int pick(const Perf* r, int n, const char* what, const ConvGeom& g) {
   for (int i = 0; i < n; ++i)
     if (r[i].status == CUDNN_STATUS_SUCCESS && r[i].determinism == CUDNN_DETERMINISTIC && gemm_type(r[i].algo) &&
         r[i].mathType != CUDNN_TENSOR_OP_MATH && r[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
         r[i].memory <= kMaxWorkspace)
       return (int)r[i].algo;
   fail("cuDNN ", what, ": no deterministic FP32 algorithm for N=", g.N, " C=", g.C, " H=", g.H, " W=", g.W, " O=", g.O,
-       " k=", g.k, " stride=", g.stride, " pad=", g.pad);
+       " k=", g.k, " stride=", g.s, " pad=", g.p);
 }
 
 const float kOne = 1.0f, kZero = 0.0f;
 
 }  // namespace
 
-void cudnn_forward(const Geom& g, const float* x, const float* w, float* y) {
+void cudnn_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
   std::lock_guard<std::mutex> lock(g_mu);
   Descs& d = descs_for(g);
   cudnnHandle_t h = cudnn_handle();
@@ -129,7 +129,7 @@ void cudnn_forward(const Geom& g, const float* x, const float* w, float* y) {
                                           d.fwd_ws, &kZero, d.y, y));
 }
 
-void cudnn_backward_data(const Geom& g, const float* dy, const float* w, float* dx) {
+void cudnn_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx) {
   std::lock_guard<std::mutex> lock(g_mu);
   Descs& d = descs_for(g);
   cudnnHandle_t h = cudnn_handle();
@@ -147,7 +147,7 @@ void cudnn_backward_data(const Geom& g, const float* dy, const float* w, float* 
                                                &kZero, d.x, dx));
 }
 
-void cudnn_backward_filter(const Geom& g, const float* x, const float* dy, float* dw) {
+void cudnn_backward_filter(const ConvGeom& g, const float* x, const float* dy, float* dw) {
   std::lock_guard<std::mutex> lock(g_mu);
   Descs& d = descs_for(g);
   cudnnHandle_t h = cudnn_handle();

@@ -3,17 +3,18 @@
 // (kernels/igemm.h), their epilogues, and the launchers for conv2d and conv_transpose2d.
 // Device code: compiled by kernels/conv.cu, and on the host by the emulated tests.
 //
-// In the convolution's own terms: x [N,C,H,W], w [O,C,k,k] (OIHW), y [N,O,P,Q] with
-// P = (H + 2 pad - k)/stride + 1, and y[n,o,p,q] = sum_{c,r,s} w[o,c,r,s] x[n,c,p*st-pad+r, q*st-pad+s].
+// In the convolution's own terms (ConvGeom, engine/op_types.h; P = Ho, Q = Wo below):
+// x [N,C,H,W], w [O,C,k,k] (OIHW), y [N,O,P,Q] with P = (H + 2 pad - k)/stride + 1, and y[n,o,p,q] = sum_{c,r,s} w[o,c,r,s] x[n,c,p*st-pad+r, q*st-pad+s].
 //   forward          D[O, N*P*Q]   = W[O, C*k*k]      x im2col(x)[C*k*k, N*P*Q]
 //   backward-data    D[C, N*H*W]   = W^T[C, O*k*k]    x col(dy)[O*k*k, N*H*W], split by the
 //                    stride residue (h mod st, w mod st): in each residue class only the taps
 //                    r = r0 + st*j reach the output, so each class is a dense stride-1 GEMM
 //                    with K = O*kr*ks and no multiplications by structural zeros.
 //   backward-weight  D[O, C*k*k]   = dY[O, N*P*Q]     x im2col(x)^T[N*P*Q, C*k*k]  (split-K)
-// A transposed convolution (w [C,O,k,k], IOHW) runs the same three: its forward is the
-// backward-data problem (with bias and activation), its backward-data the forward problem,
-// its backward-weight the backward-weight problem with x and dy swapped.
+// A transposed convolution (w [C,O,k,k], IOHW) runs the same three on the geometry of the
+// convolution it is the adjoint of (ConvGeom::transposed): its forward is the backward-data
+// problem (with bias and activation), its backward-data the forward problem, its
+// backward-weight the backward-weight problem with x and dy swapped.
 #include <algorithm>
 #include <cstdint>
 
@@ -181,59 +182,53 @@ struct BwdWeightProblem {
 };
 
 // ---------------------------------------------------------------- host side
-// The convolution's geometry in its own terms (x [N,C,H,W] -> y [N,O,P,Q], w [O,C,k,k]).
-struct Geom {
-  int64_t N, C, H, W, O, k, stride, pad, P, Q;
-};
-
-inline void check_geom(const char* what, const Geom& g) {
-  SFM_CHECK(g.N >= 0 && g.C >= 0 && g.H >= 0 && g.W >= 0 && g.O >= 0 && g.k >= 1 && g.stride >= 1 && g.pad >= 0 &&
-                g.P >= 0 && g.Q >= 0,
-            what, ": bad geometry N=", g.N, " C=", g.C, " H=", g.H, " W=", g.W, " O=", g.O, " k=", g.k,
-            " stride=", g.stride, " pad=", g.pad, " out=", g.P, "x", g.Q);
-  const int64_t eh = g.H + 2 * g.pad - g.k, ew = g.W + 2 * g.pad - g.k;
-  SFM_CHECK(eh >= 0 && ew >= 0 && g.P == eh / g.stride + 1 && g.Q == ew / g.stride + 1, what, ": output ", g.P, "x",
-            g.Q, " does not follow from input ", g.H, "x", g.W, " with k=", g.k, " stride=", g.stride, " pad=", g.pad,
-            " (convolution terms; expected ", eh >= 0 ? eh / g.stride + 1 : 0, "x", ew >= 0 ? ew / g.stride + 1 : 0,
-            ")");
+// Every launcher requires a consistent geometry (ConvGeom::consistent) and 32-bit indexable
+// tensors: the problems index with int.
+inline void check_geom(const char* what, const ConvGeom& g) {
+  SFM_CHECK(g.consistent(), what, ": bad geometry N=", g.N, " C=", g.C, " H=", g.H, " W=", g.W, " O=", g.O,
+            " k=", g.k, " stride=", g.s, " pad=", g.p, " out=", g.Ho, "x", g.Wo, " (convolution terms; expected ",
+            ConvGeom::out_size(g.H, g.k, g.s, g.p), "x", ConvGeom::out_size(g.W, g.k, g.s, g.p), ")");
   const int64_t lim = int64_t(1) << 31;
-  SFM_CHECK(g.N * g.C * g.H * g.W < lim && g.N * g.O * g.P * g.Q < lim && g.O * g.C * g.k * g.k < lim, what,
+  SFM_CHECK(g.N * g.C * g.H * g.W < lim && g.N * g.O * g.Ho * g.Wo < lim && g.O * g.K() < lim, what,
             ": tensors of 2^31 or more elements are not supported (32-bit indexing)");
 }
 
-inline FwdProblem make_fwd(const Geom& g, const float* x, const float* w, const float* bias, float* y, Activation act) {
+// The implicit-GEMM sizes of each pass, computed from the ConvGeom here and nowhere else:
+//   forward M = O, N = N*Ho*Wo, K = C*k*k; backward-weight M = O, N = C*k*k, K = N*Ho*Wo;
+//   backward-data per residue class M = C, N = N*(its pixels), K = O*(its taps).
+inline FwdProblem make_fwd(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, Activation act) {
   FwdProblem p;
   p.x = x;
   p.w = w;
   p.bias = bias;
   p.y = y;
   p.act = act;
-  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = (int)g.k;
-  p.stride = (int)g.stride, p.pad = (int)g.pad, p.P = (int)g.P, p.Q = (int)g.Q;
+  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = g.k;
+  p.stride = g.s, p.pad = g.p, p.P = (int)g.Ho, p.Q = (int)g.Wo;
   p.c0.M = (int)g.O;
-  p.c0.N = (int)(g.N * g.P * g.Q);
-  p.c0.K = (int)(g.C * g.k * g.k);
+  p.c0.N = (int)(g.N * g.P());
+  p.c0.K = (int)g.K();
   p.c0.kk = FastDiv((uint32_t)(g.k * g.k));
   p.c0.kd = FastDiv((uint32_t)g.k);
-  p.c0.pq = FastDiv((uint32_t)std::max<int64_t>(1, g.P * g.Q));
-  p.c0.qd = FastDiv((uint32_t)std::max<int64_t>(1, g.Q));
+  p.c0.pq = FastDiv((uint32_t)std::max<int64_t>(1, g.P()));
+  p.c0.qd = FastDiv((uint32_t)std::max<int64_t>(1, g.Wo));
   return p;
 }
 
-inline BwdWeightProblem make_bwd_weight(const Geom& g, const float* x, const float* dy, float* dw) {
+inline BwdWeightProblem make_bwd_weight(const ConvGeom& g, const float* x, const float* dy, float* dw) {
   BwdWeightProblem p;
   p.x = x;
   p.dy = dy;
   p.dw = dw;
-  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = (int)g.k;
-  p.stride = (int)g.stride, p.pad = (int)g.pad, p.P = (int)g.P, p.Q = (int)g.Q;
+  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = g.k;
+  p.stride = g.s, p.pad = g.p, p.P = (int)g.Ho, p.Q = (int)g.Wo;
   p.c0.M = (int)g.O;
-  p.c0.N = (int)(g.C * g.k * g.k);
-  p.c0.K = (int)(g.N * g.P * g.Q);
+  p.c0.N = (int)g.K();
+  p.c0.K = (int)(g.N * g.P());
   p.c0.kk = FastDiv((uint32_t)(g.k * g.k));
   p.c0.kd = FastDiv((uint32_t)g.k);
-  p.c0.pq = FastDiv((uint32_t)std::max<int64_t>(1, g.P * g.Q));
-  p.c0.qd = FastDiv((uint32_t)std::max<int64_t>(1, g.Q));
+  p.c0.pq = FastDiv((uint32_t)std::max<int64_t>(1, g.P()));
+  p.c0.qd = FastDiv((uint32_t)std::max<int64_t>(1, g.Wo));
   return p;
 }
 
@@ -252,7 +247,7 @@ inline Residue residue(int64_t ph, int64_t size, int64_t k, int64_t st, int64_t 
 }
 
 // Runs the backward-data GEMMs of every residue class, kMaxClasses per launch.
-inline void run_bwd_data(const Geom& g, const float* dy, const float* w, const float* bias, float* dx, Activation act,
+inline void run_bwd_data(const ConvGeom& g, const float* dy, const float* w, const float* bias, float* dx, Activation act,
                          bool tf32) {
   BwdDataProblem p;
   p.dy = dy;
@@ -260,13 +255,13 @@ inline void run_bwd_data(const Geom& g, const float* dy, const float* w, const f
   p.bias = bias;
   p.dx = dx;
   p.act = act;
-  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = (int)g.k;
-  p.stride = (int)g.stride, p.pad = (int)g.pad, p.P = (int)g.P, p.Q = (int)g.Q;
-  const int64_t st = g.stride;
+  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = g.k;
+  p.stride = g.s, p.pad = g.p, p.P = (int)g.Ho, p.Q = (int)g.Wo;
+  const int64_t st = g.s;
   p.ncls = 0;
   for (int64_t ph = 0; ph < st; ++ph)
     for (int64_t pw = 0; pw < st; ++pw) {
-      const Residue rh = residue(ph, g.H, g.k, st, g.pad), rw = residue(pw, g.W, g.k, st, g.pad);
+      const Residue rh = residue(ph, g.H, g.k, st, g.p), rw = residue(pw, g.W, g.k, st, g.p);
       BwdDataProblem::Cls& c = p.cl[p.ncls++];
       c.M = (int)g.C;
       c.N = (int)(g.N * rh.count * rw.count);
@@ -282,10 +277,6 @@ inline void run_bwd_data(const Geom& g, const float* dy, const float* w, const f
       }
     }
   if (p.ncls) igemm::run(p, tf32);
-}
-
-inline void bias_grad(const float* dy, int64_t N, int64_t O, int64_t HW, float* db) {
-  if (db) red::launch_segmented_sum(dy, N, O, HW, 1.0, db);
 }
 
 // ---- glue kernels of the library paths (kernels/conv.cu, kernels/conv_cublas.cu)
@@ -311,16 +302,16 @@ SFM_GLOBAL void act_backward_kernel(const float* __restrict__ y, const float* g,
   }
 }
 
-inline void launch_bias_activation(float* y, const float* b, int64_t N, int64_t C, int64_t HW, Activation act) {
-  const int64_t n = N * C * HW;
+inline void launch_bias_activation(float* y, const float* b, int64_t N, int64_t C, int64_t P, Activation act) {
+  const int64_t n = N * C * P;
   if (n == 0 || (!b && act == Activation::None)) return;
   SFM_CHECK(n < (int64_t(1) << 31), "bias_activation: tensor too large for 32-bit indexing");
   auto* k = &bias_act_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), y, b, FastDiv((uint32_t)HW), FastDiv((uint32_t)C), n,
+  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), y, b, FastDiv((uint32_t)P), FastDiv((uint32_t)C), n,
              act);
 }
 
-inline void launch_activation_backward(Activation act, const float* y, const float* g, float* out, int64_t n) {
+inline void launch_activation_backward(const float* y, const float* g, float* out, int64_t n, Activation act) {
   if (n == 0) return;
   const dim3 grid(red::elementwise_blocks(n)), block(256);
   switch (act) {
@@ -347,15 +338,15 @@ struct ColGeom {
   FastDiv pq, kd, kk, kdiv, qd, hw, hwd, cd;  // P*Q, K, k*k, k, Q, H*W, W, C
 };
 
-inline ColGeom col_geom(const Geom& g) {
+inline ColGeom col_geom(const ConvGeom& g) {
   ColGeom c;
-  c.C = (int)g.C, c.H = (int)g.H, c.W = (int)g.W, c.k = (int)g.k, c.stride = (int)g.stride, c.pad = (int)g.pad;
-  c.P = (int)g.P, c.Q = (int)g.Q, c.K = (int)(g.C * g.k * g.k);
-  c.pq = FastDiv((uint32_t)(g.P * g.Q));
+  c.C = (int)g.C, c.H = (int)g.H, c.W = (int)g.W, c.k = g.k, c.stride = g.s, c.pad = g.p;
+  c.P = (int)g.Ho, c.Q = (int)g.Wo, c.K = (int)g.K();
+  c.pq = FastDiv((uint32_t)g.P());
   c.kd = FastDiv((uint32_t)c.K);
   c.kk = FastDiv((uint32_t)(g.k * g.k));
   c.kdiv = FastDiv((uint32_t)g.k);
-  c.qd = FastDiv((uint32_t)g.Q);
+  c.qd = FastDiv((uint32_t)g.Wo);
   c.hw = FastDiv((uint32_t)(g.H * g.W));
   c.hwd = FastDiv((uint32_t)g.W);
   c.cd = FastDiv((uint32_t)g.C);
@@ -425,63 +416,30 @@ inline void launch_col2im(const ColGeom& cg, const float* dcol, float* dx, int64
   SFM_LAUNCH(k, dim3(col_blocks(total)), dim3(256), dcol, dx, cg, total);
 }
 
-// ---- the handwritten launchers, in the ops' terms (see kernels/conv.h)
+// ---- the handwritten launchers (kernels/conv.h: the same functions with `tf32` for `impl`)
 
-inline void conv2d_forward(bool tf32, const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C,
-                           int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad, int64_t Ho,
-                           int64_t Wo, Activation act) {
-  const Geom g{N, C, H, W, O, k, stride, pad, Ho, Wo};
+inline void conv2d_forward(bool tf32, const ConvGeom& g, const float* x, const float* w, const float* b,
+                           Activation act, float* y) {
   check_geom("conv2d forward", g);
   igemm::run(make_fwd(g, x, w, b, y, act), tf32);
 }
 
-inline void conv2d_backward_data(bool tf32, const float* dy, const float* w, float* dx, int64_t N, int64_t C, int64_t H,
-                                 int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad, int64_t Ho, int64_t Wo) {
-  const Geom g{N, C, H, W, O, k, stride, pad, Ho, Wo};
+inline void conv2d_backward_data(bool tf32, const ConvGeom& g, const float* w, const float* dy, float* dx) {
   check_geom("conv2d backward-data", g);
   run_bwd_data(g, dy, w, nullptr, dx, Activation::None, tf32);
 }
 
-inline void conv2d_backward_weight(bool tf32, const float* x, const float* dy, float* dw, float* db, int64_t N,
-                                   int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad,
-                                   int64_t Ho, int64_t Wo) {
-  const Geom g{N, C, H, W, O, k, stride, pad, Ho, Wo};
+inline void conv2d_backward_weight(bool tf32, const ConvGeom& g, const float* x, const float* dy, float* dw) {
   check_geom("conv2d backward-weight", g);
   igemm::run(make_bwd_weight(g, x, dy, dw), tf32);
-  bias_grad(dy, N, O, Ho * Wo, db);
 }
 
-// Transposed convolution, x [N,C,H,W], w [C,O,k,k] (IOHW), y [N,O,Ho,Wo]: the convolution
-// it is the adjoint of has input y's shape, output x's shape and weight w read as OIHW
-// with O' = C, C' = O.
-inline Geom transposed_geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride,
-                            int64_t pad, int64_t Ho, int64_t Wo) {
-  return Geom{N, O, Ho, Wo, C, k, stride, pad, H, W};
-}
-
-inline void conv_transpose2d_forward(bool tf32, const float* x, const float* w, const float* b, float* y, int64_t N,
-                                     int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride,
-                                     int64_t pad, int64_t Ho, int64_t Wo, Activation act) {
-  const Geom g = transposed_geom(N, C, H, W, O, k, stride, pad, Ho, Wo);
+// The transposed convolution of g: y [N,C,H,W] = act(backward_data(x) + b), x [N,O,Ho,Wo],
+// the bias and activation fused into the backward-data epilogue.
+inline void conv_transpose2d_forward(bool tf32, const ConvGeom& g, const float* x, const float* w, const float* b,
+                                     Activation act, float* y) {
   check_geom("conv_transpose2d forward", g);
   run_bwd_data(g, x, w, b, y, act, tf32);
-}
-
-inline void conv_transpose2d_backward_data(bool tf32, const float* dy, const float* w, float* dx, int64_t N, int64_t C,
-                                           int64_t H, int64_t W, int64_t O, int64_t k, int64_t stride, int64_t pad,
-                                           int64_t Ho, int64_t Wo) {
-  const Geom g = transposed_geom(N, C, H, W, O, k, stride, pad, Ho, Wo);
-  check_geom("conv_transpose2d backward-data", g);
-  igemm::run(make_fwd(g, dy, w, nullptr, dx, Activation::None), tf32);
-}
-
-inline void conv_transpose2d_backward_weight(bool tf32, const float* x, const float* dy, float* dw, float* db,
-                                             int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k,
-                                             int64_t stride, int64_t pad, int64_t Ho, int64_t Wo) {
-  const Geom g = transposed_geom(N, C, H, W, O, k, stride, pad, Ho, Wo);
-  check_geom("conv_transpose2d backward-weight", g);
-  igemm::run(make_bwd_weight(g, dy, x, dw), tf32);
-  bias_grad(dy, N, O, Ho * Wo, db);
 }
 
 }  // namespace convk

@@ -9,8 +9,6 @@
 // SFM_CUDA_ALLOC=direct bypasses the cache: every tensor gets exactly its own cudaMalloc of
 // the requested size and cudaFree on release, so compute-sanitizer's memcheck sees an access
 // one element past a tensor (the cache's rounding and reuse would hide it).
-#include <cuda_runtime.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +24,12 @@
 namespace sfm {
 
 namespace {
+
+#if SFM_EMULATED_CUDA
+constexpr bool kEmulatedDevice = true;  // the emulated device build (kernels/emu_runtime.h)
+#else
+constexpr bool kEmulatedDevice = false;
+#endif
 
 size_t size_class(size_t bytes) {
   constexpr size_t kSmallStep = 512, kSmallMax = size_t(1) << 20;
@@ -49,8 +53,9 @@ class CudaCachingAllocator final : public Allocator {
 
   void* allocate(size_t bytes) override {
     void* p = allocate_unpoisoned(bytes);
-    // Stream-ordered, like every later use of the block.
-    if (p && poison_allocations()) SFM_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, bytes, cuda::stream()));
+    // Stream-ordered, like every later use of the block. The emulated device poisons always
+    // (a block from the cache then reads as NaN too, not as what its last user left).
+    if (p && (poison_allocations() || kEmulatedDevice)) SFM_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, bytes, cuda::stream()));
     return p;
   }
 

@@ -5,8 +5,12 @@
 // launch: it reads cudaGetLastError() (bad configuration, missing kernel image) and, when
 // the environment variable SFM_CUDA_SYNC=1 is set, synchronises the stream so that a fault
 // inside the kernel is reported at its launch rather than at some later call.
+#if SFM_EMULATED_CUDA
+#include "kernels/emu_runtime.h"  // the host emulation of the runtime (the emulated device build)
+#else
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#endif
 #if SFM_WITH_CUDNN
 #include <cudnn.h>
 #endif

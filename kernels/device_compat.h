@@ -7,6 +7,11 @@
 // Kernel headers put their code between SFM_KERNEL_NS_BEGIN / SFM_KERNEL_NS_END inside
 // namespace sfm::cuda: under emulation that is an inline namespace `emulated`, so the emulated
 // copies never collide with the library's real functions.
+//
+// The emulated device build (-DSFM_EMULATED_CUDA=ON, SFM_WITH_CUDA=1 without nvcc) is a third
+// form: kernels run under kernels/emu.h as in the tests, but scratch memory, zeroing and
+// copies go through the library's runtime (kernels/runtime.h, the caching allocator) over
+// the host emulation of the CUDA runtime API (kernels/emu_runtime.h), as in a CUDA build.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -15,12 +20,19 @@
 #include "engine/error.h"
 #include "engine/hd.h"
 
-#if defined(__CUDACC__)
-
-#include <cuda_runtime.h>
-
+#if defined(__CUDACC__) || SFM_EMULATED_CUDA
 #include "kernels/cuda_check.h"
 #include "kernels/runtime.h"
+
+namespace sfm::cuda {
+// A device-to-device copy on the compute stream.
+inline void copy_async(void* dst, const void* src, size_t bytes) {
+  if (bytes) SFM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()));
+}
+}  // namespace sfm::cuda
+#endif
+
+#if defined(__CUDACC__)
 
 #define SFM_KERNEL_NS_BEGIN
 #define SFM_KERNEL_NS_END
@@ -41,10 +53,6 @@
 
 namespace sfm::cuda {
 inline int planner_sm_count() { return sm_count(); }
-// A device-to-device copy on the compute stream.
-inline void copy_async(void* dst, const void* src, size_t bytes) {
-  if (bytes) SFM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()));
-}
 }  // namespace sfm::cuda
 
 #else  // host emulation
@@ -65,10 +73,17 @@ inline void copy_async(void* dst, const void* src, size_t bytes) {
   ::sfm::emu::shared_decl(&name, sizeof(name))
 #define SFM_UNROLL
 #define sfm_syncthreads() ::sfm::emu::sync_block()
+#if SFM_EMULATED_CUDA
+// (the launch check of a CUDA build too: cudaGetLastError, SFM_CUDA_SYNC)
+#define SFM_EMU_AFTER_LAUNCH(name) SFM_CUDA_CHECK_LAUNCH(name)
+#else
+#define SFM_EMU_AFTER_LAUNCH(name) (void)0
+#endif
 #define SFM_LAUNCH(kernel, grid, block, ...)                           \
   do {                                                                 \
     ::sfm::emu::check_params(kernel, #kernel);                         \
     ::sfm::emu::launch((grid), (block), [&] { kernel(__VA_ARGS__); }); \
+    SFM_EMU_AFTER_LAUNCH(#kernel);                                     \
   } while (0)
 
 namespace sfm::cuda {
@@ -79,8 +94,10 @@ using ::sfm::emu::float4;
 using ::sfm::emu::gridDim;
 using ::sfm::emu::threadIdx;
 inline namespace emulated {
+// (the emulated device reports the same count: kernels/emu_runtime.h)
 inline int planner_sm_count() { return ::sfm::emu::num_sms(); }
 
+#if !SFM_EMULATED_CUDA
 // Scratch memory and zeroing, on the host (8-byte aligned: it also holds double and
 // 64-bit integer partials). Scratch starts poisoned (0xFF bytes: NaN as float), as the
 // caching allocator's memory starts with whatever it held before.
@@ -103,6 +120,7 @@ inline void zero_async(float* p, size_t n) {
 inline void copy_async(void* dst, const void* src, size_t bytes) {
   if (bytes) std::memmove(dst, src, bytes);
 }
+#endif  // !SFM_EMULATED_CUDA
 }  // namespace emulated
 }  // namespace sfm::cuda
 

@@ -1,7 +1,9 @@
 #pragma once
-// A host emulation of the CUDA execution model, used only to test the kernels' own code on
-// machines without a GPU (tests/test_gpu_emulated.cpp). Not part of any CUDA build's
-// library: kernels/device_compat.h includes it when the compiler is not nvcc.
+// A host emulation of the CUDA execution model, used to test the kernels' own code on
+// machines without a GPU (tests/test_gpu_emulated.cpp), and in the emulated device build
+// (-DSFM_EMULATED_CUDA=ON: the whole CUDA backend compiled as C++, over the host runtime of
+// kernels/emu_runtime.h). Never part of an nvcc build: kernels/device_compat.h includes it
+// when the compiler is not nvcc.
 //
 // What is emulated: a 1-d thread block runs as blockDim.x fibers (coroutines on the
 // calling thread), blocks one after another; __shared__ arrays become function statics (one
@@ -36,9 +38,11 @@
 #endif
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <type_traits>
 #include <vector>
@@ -110,9 +114,13 @@ inline dim3 blockDim;
 inline dim3 gridDim;
 
 // Multiprocessor count the launch planners see under emulation (small, so that the split-K
-// paths run on small test problems).
+// paths run on small test problems): 4, or SFM_EMU_SMS from the environment.
 inline int& num_sms() {
-  static int n = 4;
+  static int n = [] {
+    const char* v = std::getenv("SFM_EMU_SMS");
+    const int k = v && *v ? std::atoi(v) : 4;
+    return k >= 1 ? k : 4;
+  }();
   return n;
 }
 
@@ -170,6 +178,9 @@ class Scheduler {
 
   template <class F>
   void launch(dim3 grid, dim3 block, F& body) {
+    // One launch at a time in the process (the emulated device build may launch from several
+    // host threads); recursive, so that a launch from inside a kernel reaches the check below.
+    std::lock_guard<std::recursive_mutex> one_at_a_time(launch_mutex_);
     SFM_CHECK(!running_, "emulated launch inside an emulated kernel");
     SFM_CHECK((uint64_t)block.x * block.y * block.z <= kMaxBlockThreads, "emulated launch: a block of ", block.x, "x",
               block.y, "x", block.z, " threads exceeds ", kMaxBlockThreads);
@@ -417,6 +428,7 @@ class Scheduler {
   void* body_arg_ = nullptr;
   std::exception_ptr err_;
   bool running_ = false;
+  std::recursive_mutex launch_mutex_;
   const void* main_bottom_ = nullptr;
   size_t main_size_ = 0;
 };

@@ -1,8 +1,5 @@
 // The CUDA runtime of the engine: device selection, the compute stream, library handles,
 // checked-call error reporting, and the device services of engine/device_runtime.h.
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
-
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>

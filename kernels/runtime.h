@@ -7,8 +7,6 @@
 // before the first CUDA call. Everything is single-stream, so a buffer freed on the host
 // side can be handed to the next allocation at once: later work on the stream runs after
 // the work that used it.
-#include <cuda_runtime.h>
-
 #include <cstddef>
 #include <string>
 

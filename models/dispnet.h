@@ -1,10 +1,12 @@
 #pragma once
 // DispNet (the single-view depth network of SfMLearner, as in the PyTorch port's DispNetS):
 // 7 stride-2 encoder blocks, 7 up-convolutions with skips, disparity heads
-// 10*sigmoid(x)+0.01 at 1/8, 1/4, 1/2 and full resolution. 31,596,900 parameters.
+// 10*sigmoid(x)+0.01 at 1/8, 1/4, 1/2 and full resolution. 31,596,900 parameters. Its layers:
+// models/sfm_layers.h (dispnet_layers).
 #include <vector>
 
 #include "models/module.h"
+#include "models/sfm_layers.h"
 
 namespace sfm {
 
@@ -18,6 +20,11 @@ class DispNet : public Module {
   std::vector<Tensor> forward(const Tensor& x);
   // Finest disparity only, no tape recorded.
   Tensor infer(const Tensor& x);
+
+ private:
+  // The table's layer `name` applied to x with this network's parameters.
+  Tensor layer(const std::string& name, const Tensor& x);
+  std::vector<LayerSpec> layers_;  // dispnet_layers()
 };
 
 // RGB in [0,255] -> (x/255 - 0.5)/0.5, the networks' input.

@@ -6,32 +6,23 @@
 namespace sfm {
 
 namespace {
-constexpr int64_t kEnc[7] = {16, 32, 64, 128, 256, 256, 256};
-constexpr int64_t kEncK[7] = {7, 5, 3, 3, 3, 3, 3};
-constexpr int64_t kUp[5] = {256, 128, 64, 32, 16};  // upconv5 .. upconv1
 constexpr double kPoseScale = 0.01;
 }  // namespace
 
-PoseExpNet::PoseExpNet(PoseExpNetConfig cfg, uint64_t seed, Device dev) : cfg_(cfg) {
-  SFM_CHECK(cfg.num_sources >= 1, "PoseExpNet: num_sources must be >= 1, got ", cfg.num_sources);
+PoseExpNet::PoseExpNet(PoseExpNetConfig cfg, uint64_t seed, Device dev) : cfg_(cfg), layers_(posenet_layers(cfg)) {
   Rng rng(seed);
-  int64_t in = 3 * (1 + cfg.num_sources);
-  for (int i = 0; i < 7; ++i) {
-    add_conv("conv" + std::to_string(i + 1) + ".0", in, kEnc[i], kEncK[i], rng);
-    in = kEnc[i];
-  }
-  add_conv("pose_pred", kEnc[6], 6 * cfg.num_sources, 1, rng);
-  if (cfg.explainability) {
-    int64_t from = kEnc[4];
-    for (int i = 0; i < 5; ++i) {
-      add_conv_transpose("upconv" + std::to_string(5 - i) + ".0", from, kUp[i], 4, rng);
-      from = kUp[i];
-    }
-    int64_t per_source = cfg.mask_mode == MaskMode::Sigmoid ? 1 : 2;
-    for (int level = 4; level >= 1; --level)
-      add_conv("predict_mask" + std::to_string(level), kUp[5 - level], per_source * cfg.num_sources, 3, rng);
+  for (const LayerSpec& l : in_declaration_order(layers_)) {
+    if (l.transposed)
+      add_conv_transpose(l.param, l.in_channels, l.out_channels, l.k, rng);
+    else
+      add_conv(l.param, l.in_channels, l.out_channels, l.k, rng);
   }
   to(dev);
+}
+
+Tensor PoseExpNet::layer(const std::string& name, const Tensor& x) {
+  const LayerSpec& l = find_layer(layers_, name);
+  return apply_layer(l, x, param(l.param + ".weight"), param(l.param + ".bias"));
 }
 
 PoseExpOutput PoseExpNet::run(const Tensor& tgt, const std::vector<Tensor>& srcs, bool with_masks) {
@@ -45,15 +36,13 @@ PoseExpOutput PoseExpNet::run(const Tensor& tgt, const std::vector<Tensor>& srcs
   std::vector<Tensor> in{tgt};
   in.insert(in.end(), srcs.begin(), srcs.end());
   Tensor x = concat_channels(in);
-  auto P = [&](const std::string& n) -> const Tensor& { return param(n); };
   std::vector<Tensor> enc;
   Tensor h = x;
-  for (int i = 0; i < 7; ++i) {
-    std::string p = "conv" + std::to_string(i + 1) + ".0";
-    h = conv2d(h, P(p + ".weight"), P(p + ".bias"), 2, (int)(kEncK[i] - 1) / 2, Activation::ReLU);
+  for (int i = 1; i <= 7; ++i) {
+    h = layer("conv" + std::to_string(i), h);
     enc.push_back(h);
   }
-  Tensor pose = conv2d(h, P("pose_pred.weight"), P("pose_pred.bias"), 1, 0);
+  Tensor pose = layer("pose_pred", h);
   pose = mul_scalar(mean_hw(pose), kPoseScale);
   PoseExpOutput out;
   out.pose = reshape(pose, Shape{tgt.dim(0), cfg_.num_sources, 6});
@@ -61,24 +50,19 @@ PoseExpOutput PoseExpNet::run(const Tensor& tgt, const std::vector<Tensor>& srcs
   // Decoder from conv5, each stage cropped to the matching encoder size (no skips).
   Tensor u = enc[4];
   std::vector<Tensor> stages;
-  for (int i = 0; i < 5; ++i) {
-    int level = 5 - i;
-    std::string L = std::to_string(level);
+  for (int level = 5; level >= 1; --level) {
     const Tensor& like = level >= 2 ? enc[level - 2] : x;
-    u = conv_transpose2d(u, P("upconv" + L + ".0.weight"), P("upconv" + L + ".0.bias"), 2, 1, 0, Activation::ReLU);
-    u = crop(u, like.dim(2), like.dim(3));
+    u = crop(layer("upconv" + std::to_string(level), u), like.dim(2), like.dim(3));
     stages.push_back(u);  // stages[0]=upconv5 ... stages[4]=upconv1
   }
   for (int level = 1; level <= 4; ++level) {
-    std::string L = std::to_string(level);
-    const Tensor& feat = stages[5 - level];
+    // Sigmoid mode: the table's mask layers end in the sigmoid; Softmax mode: logits.
+    Tensor m = layer("mask" + std::to_string(level), stages[5 - level]);
     if (cfg_.mask_mode == MaskMode::Sigmoid) {
-      out.masks.push_back(conv2d(feat, P("predict_mask" + L + ".weight"), P("predict_mask" + L + ".bias"), 1, 1,
-                                 Activation::Sigmoid));
+      out.masks.push_back(m);
     } else {
-      Tensor logits = conv2d(feat, P("predict_mask" + L + ".weight"), P("predict_mask" + L + ".bias"), 1, 1);
-      out.mask_logits.push_back(logits);
-      out.masks.push_back(softmax_pairs_mask(logits));
+      out.mask_logits.push_back(m);
+      out.masks.push_back(softmax_pairs_mask(m));
     }
   }
   return out;

@@ -1,18 +1,12 @@
 #pragma once
 // PoseExpNet: pose (and optionally explainability masks) from a target frame and its sources.
+// Its layers: models/sfm_layers.h (posenet_layers).
 #include <vector>
 
 #include "models/module.h"
+#include "models/sfm_layers.h"  // PoseExpNetConfig, MaskMode, the layer table
 
 namespace sfm {
-
-enum class MaskMode { Sigmoid, Softmax };  // one sigmoid channel per source (port) | 2-class softmax (original)
-
-struct PoseExpNetConfig {
-  int num_sources = 2;      // sequence length - 1
-  bool explainability = true;  // build the mask decoder (only when its loss weight > 0)
-  MaskMode mask_mode = MaskMode::Sigmoid;
-};
 
 struct PoseExpOutput {
   Tensor pose;                // [B, S, 6]: tx,ty,tz,rx,ry,rz, target -> source
@@ -32,7 +26,10 @@ class PoseExpNet : public Module {
 
  private:
   PoseExpOutput run(const Tensor& tgt, const std::vector<Tensor>& srcs, bool with_masks);
+  // The table's layer `name` applied to x with this network's parameters.
+  Tensor layer(const std::string& name, const Tensor& x);
   PoseExpNetConfig cfg_;
+  std::vector<LayerSpec> layers_;  // posenet_layers(cfg_)
 };
 
 }  // namespace sfm

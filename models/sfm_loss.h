@@ -25,12 +25,33 @@ struct LossConfig {
   Padding padding = Padding::Zeros;
   RotationMode rotation = RotationMode::Euler;
   int num_scales = 4;
+  // Monodepth2's parts (Godard et al., ICCV 2019), each usable on its own; preset monodepth2
+  // turns them all on. They replace the explainability mask (mask_weight must be 0 with them).
+  bool ssim = false;              // per-pixel error 0.85 (1 - SSIM) / 2 + 0.15 |I_t - I_s->t| on [0, 1] images
+  bool min_reprojection = false;  // per-pixel minimum over the sources instead of their mean
+  bool automask = false;          // the unwarped sources join the minimum (static pixels drop out)
+  bool full_res_scales = false;   // each disparity upsampled to the input size before warping; mean over scales
+  bool edge_aware_smoothness = false;  // first-order |grad (d / mean d)| exp(-|grad I|) instead of second order
+  uint64_t automask_noise_seed = 0;    // the 1e-5 N(0,1) tie-break of the identity errors (deterministic)
+  // True when the photometric term is Monodepth2's fused op rather than SfMLearner's masked L1.
+  bool monodepth2_photometric() const { return ssim || min_reprojection || automask || full_res_scales; }
   // Check that the images and K are finite (each check reads a flag back to the host, so a
   // step that is captured into a CUDA graph turns it off and checks the batch before).
   bool check_finite = true;
 };
 
-// The preset's values; throws on an unknown name (naming it).
+// The loss presets, each with its values written once here: `original` is LossConfig's
+// defaults; the others change some of them. The config's key types and help text are made
+// from this table (train/config.cpp).
+struct LossPreset {
+  std::string name;
+  std::string description;
+  LossConfig config;  // config.preset == name
+};
+const std::vector<LossPreset>& loss_presets();
+// "original|pytorch-port": the names in table order, joined by `sep`.
+std::string loss_preset_names(const char* sep = "|");
+// The preset's values; throws on an unknown name (naming it and the known ones).
 LossConfig loss_preset(const std::string& name);
 
 struct LossTerms {

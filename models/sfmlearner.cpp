@@ -53,7 +53,7 @@ std::vector<Tensor> split_sources(const Tensor& srcs) {
 }
 
 Tensor kitti_like_intrinsics(int batch, int height, int width, Device dev) {
-  // The numbers of synth::kitti_intrinsics (train/synth_world.cpp), kept here so that models/
+  // The numbers of synth::kitti_intrinsics (train/synth/synth_world.cpp), kept here so that models/
   // needs nothing from train/.
   const float fx = (float)(241.7 * width / 416.0), fy = (float)(241.7 * height / 128.0);
   const float cx = (float)(204.2 * width / 416.0), cy = (float)(59.0 * height / 128.0);
@@ -157,10 +157,13 @@ StepLosses SfMLearner::step(const SfMBatch& batch, const StepControl& c) {
     out.smoothness = lt.smoothness.detach();
     if (lt.explainability.defined()) out.explainability = lt.explainability.detach();
   }
-  if (c.skip_non_finite && !std::isfinite(out.total.item())) return out;  // nothing updated
+  bool update = !c.skip_non_finite || std::isfinite(out.total.item());
+  if (c.all_finite) update = c.all_finite(update);
+  if (!update) return out;  // nothing updated
   adam_->zero_grad();
   total.backward();
   total = Tensor();  // frees the tape
+  if (c.average_gradients) c.average_gradients(params_);
   lap(&StepPhases::backward);
   adam_->step();
   lap(&StepPhases::adam);

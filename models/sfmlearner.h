@@ -70,6 +70,12 @@ struct StepControl {
   // weights and optimiser state stay as they were). false: no host read-back, always update.
   bool skip_non_finite = true;
   StepPhases* phases = nullptr;  // when set: synchronise at each phase boundary and time it
+  // Data-parallel training (train/trainer.cpp). all_finite: called once per step after the
+  // loss with this rank's verdict (finite, or true without skip_non_finite); returns every
+  // rank's, so the step updates on all ranks or on none. average_gradients: after backward,
+  // before Adam, with parameters(): replaces each gradient by its mean over the ranks.
+  std::function<bool(bool finite)> all_finite;
+  std::function<void(const std::vector<Tensor>& params)> average_gradients;
 };
 
 // A step's loss terms: detached scalars on the device (holding them keeps no tape alive).

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 shift || true
 
-PKGS="build-essential cmake pkg-config libeigen3-dev nlohmann-json3-dev catch2 libopencv-dev"
+# libopenmpi-dev, openmpi-bin: data-parallel training (mpirun; tests/test_mpi_cv.cpp).
+PKGS="build-essential cmake pkg-config libeigen3-dev nlohmann-json3-dev catch2 libopencv-dev libopenmpi-dev openmpi-bin"
 if [ "${SFM_WITH_TORCH:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
 # The fuzzers (scripts/fuzz.sh): clang with libFuzzer and its OpenMP runtime.
 if [ "${SFM_WITH_FUZZ:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev libomp-14-dev"; fi

@@ -12,10 +12,10 @@
 #include <opencv2/imgproc.hpp>
 
 #include "engine/npy.h"
-#include "train/augment.h"
-#include "train/dataset.h"
-#include "train/loader.h"
-#include "train/synth_world.h"
+#include "train/data/augment.h"
+#include "train/data/dataset.h"
+#include "train/data/loader.h"
+#include "train/synth/synth_world.h"
 
 using namespace sfm;
 namespace fs = std::filesystem;
@@ -345,7 +345,7 @@ TEST_CASE("augment: a marked point moves exactly as the adjusted K predicts (sca
   // Resizing to the network size (INTER_AREA, 2x and a non-integer 1.5x reduction).
   for (auto [w2, h2] : {std::pair{48, 32}, std::pair{64, 40}}) {
     INFO("resize to " << w2 << "x" << h2);
-    cv::Mat r = resize_area(img, w2, h2);
+    cv::Mat r = resize_image_area(img, w2, h2);
     cv::Point2d got = centroid(r);
     cv::Point2d want = map_pixel(K, resize_intrinsics(K, W, H, w2, h2), u0, v0);
     // Area averaging over boxes of 2 (or 1.5) pixels keeps the centroid to ~0.01 px.

@@ -48,14 +48,14 @@ TEST_CASE("emulated kernels: bias/activation epilogue and activation gradient of
         REQUIRE(y[i] == math::conv_activation(act, v));
       }
       auto out = sfm::test::poisoned(n);
-      kc::convk::launch_activation_backward(act, y.data(), g.data(), out.data(), n);
+      kc::convk::launch_activation_backward(y.data(), g.data(), out.data(), n, act);
       for (int64_t i = 0; i < n; ++i) REQUIRE(out[i] == math::conv_activation_grad(act, y[i], g[i]));
     }
   // in place (out == g), and empty
   auto g2 = g;
-  kc::convk::launch_activation_backward(Activation::None, y0.data(), g2.data(), g2.data(), n);
+  kc::convk::launch_activation_backward(y0.data(), g2.data(), g2.data(), n, Activation::None);
   CHECK(g2 == g);
-  kc::convk::launch_activation_backward(Activation::ReLU, nullptr, nullptr, nullptr, 0);
+  kc::convk::launch_activation_backward(nullptr, nullptr, nullptr, 0, Activation::ReLU);
   kc::convk::launch_bias_activation(nullptr, nullptr, 0, C, HW, Activation::ReLU);
 }
 
@@ -65,8 +65,8 @@ TEST_CASE("emulated kernels: im2col and col2im of the cuBLAS path", "[emu]") {
     int64_t N, C, H, W, k, s, p;
   };
   for (const Gc& c : std::vector<Gc>{{2, 3, 7, 9, 3, 1, 1}, {1, 4, 8, 6, 5, 2, 2}, {3, 2, 5, 5, 1, 3, 0}, {1, 1, 1, 1, 1, 1, 0}}) {
-    const int64_t P = (c.H + 2 * c.p - c.k) / c.s + 1, Q = (c.W + 2 * c.p - c.k) / c.s + 1, K = c.C * c.k * c.k;
-    const kc::convk::Geom g{c.N, c.C, c.H, c.W, 1, c.k, c.s, c.p, P, Q};
+    const ConvGeom g = ConvGeom::conv(c.N, c.C, c.H, c.W, 1, (int)c.k, (int)c.s, (int)c.p);
+    const int64_t P = g.Ho, Q = g.Wo, K = g.K();
     const kc::convk::ColGeom cg = kc::convk::col_geom(g);
     INFO("N=" << c.N << " C=" << c.C << " " << c.H << "x" << c.W << " k=" << c.k << " s=" << c.s << " p=" << c.p);
     auto x = sfm::test::random_vec(c.N * c.C * c.H * c.W, rng);

@@ -10,8 +10,8 @@
 #include <filesystem>
 
 #include "engine/ops.h"
-#include "train/loader.h"
-#include "train/synth_world.h"
+#include "train/data/loader.h"
+#include "train/synth/synth_world.h"
 
 using namespace sfm;
 namespace fs = std::filesystem;

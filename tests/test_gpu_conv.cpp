@@ -33,8 +33,8 @@
 #if SFM_WITH_CUDA
 #include "engine/math/conv_math.h"
 #include "kernels/conv.h"
-#include "kernels/sfm_layers.h"
 #endif
+#include "models/sfm_layers.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
@@ -63,8 +63,22 @@ std::vector<ConvImpl> impls() {
 #else
   WARN("not run: the cuDNN path (cuDNN was not found when this binary was built)");
 #endif
+#if SFM_EMULATED_CUDA
+  WARN("not run: the cuBLAS path (not in the emulated build)");
+#else
   v.push_back(ConvImpl::CuBLAS);
+#endif
   return v;
+}
+
+// A layer outside the networks (odd shapes), in the layer table's terms: input [N,C,H,W],
+// C -> O channels.
+ConvLayer layer_at(const std::string& name, bool transposed, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                   int k, int s, int p, int op, Activation act) {
+  LayerSpec l;
+  l.net = "odd", l.name = name, l.transposed = transposed, l.in_channels = C, l.out_channels = O;
+  l.k = k, l.stride = s, l.pad = p, l.output_padding = op, l.act = act;
+  return at_size({l}, N, H, W).at(0);
 }
 
 struct Ref {
@@ -74,20 +88,19 @@ struct Ref {
 
 // The CPU ops in float64: forward (activation applied here, from the pre-activation
 // output) and the backward of the bias-added convolution for the upstream dy.
-Ref reference(const cuda::ConvLayer& l, uint64_t seed) {
+Ref reference(const ConvLayer& l, uint64_t seed) {
   Rng rng(seed);
   Ref r;
-  r.x = rand_uniform(Shape{l.N, l.C, l.H, l.W}, rng, -1, 1, DType::F64).set_requires_grad(true);
-  r.w = (l.transposed ? rand_uniform(Shape{l.C, l.O, l.k, l.k}, rng, -1, 1, DType::F64)
-                      : rand_uniform(Shape{l.O, l.C, l.k, l.k}, rng, -1, 1, DType::F64))
-            .set_requires_grad(true);
-  r.b = rand_uniform(Shape{l.O}, rng, -1, 1, DType::F64).set_requires_grad(true);
-  r.dy = rand_uniform(Shape{l.N, l.O, l.Ho, l.Wo}, rng, -1, 1, DType::F64);
-  Tensor y = l.transposed ? conv_transpose2d(r.x, r.w, r.b, (int)l.stride, (int)l.pad, (int)l.out_pad)
-                          : conv2d(r.x, r.w, r.b, (int)l.stride, (int)l.pad);
-  REQUIRE(y.shape() == Shape({l.N, l.O, l.Ho, l.Wo}));
+  r.x = rand_uniform(l.in_shape(), rng, -1, 1, DType::F64).set_requires_grad(true);
+  r.w = rand_uniform(l.weight_shape(), rng, -1, 1, DType::F64).set_requires_grad(true);
+  r.b = rand_uniform(Shape{l.out_channels()}, rng, -1, 1, DType::F64).set_requires_grad(true);
+  r.dy = rand_uniform(l.out_shape(), rng, -1, 1, DType::F64);
+  LayerSpec pre = l.spec;
+  pre.act = Activation::None;
+  Tensor y = apply_layer(pre, r.x, r.w, r.b);
+  REQUIRE(y.shape() == l.out_shape());
   r.y = y.to_vector_f64();
-  for (double& v : r.y) v = math::conv_activation(l.act, v);
+  for (double& v : r.y) v = math::conv_activation(l.spec.act, v);
   y.backward(r.dy);
   r.dx = r.x.grad().to_vector_f64();
   r.dw = r.w.grad().to_vector_f64();
@@ -95,40 +108,48 @@ Ref reference(const cuda::ConvLayer& l, uint64_t seed) {
   return r;
 }
 
-void check_layer(const cuda::ConvLayer& l, uint64_t seed) {
+// The three directions of a layer as the ops run them (engine/ops_conv.cpp): a transposed
+// layer's backward-data is the convolution's forward, its backward-weight the convolution's
+// with x and dy swapped, its bias gradient a sum over its output's channels (geom.C).
+void run_layer(ConvImpl impl, const ConvLayer& l, const float* x, const float* w, const float* b, const float* dy,
+               float* y, float* dx, float* dw, float* db) {
+  const ConvGeom& g = l.geom;
+  if (l.spec.transposed) {
+    cuda::conv_transpose2d_forward(impl, g, x, w, b, l.spec.act, y);
+    cuda::conv2d_forward(impl, g, dy, w, nullptr, Activation::None, dx);
+    cuda::conv2d_backward_weight(impl, g, dy, x, dw);
+    cuda::channel_sum(dy, g.N, g.C, g.H * g.W, db);
+  } else {
+    cuda::conv2d_forward(impl, g, x, w, b, l.spec.act, y);
+    cuda::conv2d_backward_data(impl, g, w, dy, dx);
+    cuda::conv2d_backward_weight(impl, g, x, dy, dw);
+    cuda::channel_sum(dy, g.N, g.O, g.P(), db);
+  }
+}
+
+void check_layer(const ConvLayer& l, uint64_t seed) {
   const Ref r = reference(l, seed);
   const Tensor x = gpu(r.x.detach()), w = gpu(r.w.detach()), b = gpu(r.b.detach()), dy = gpu(r.dy);
   const float *px = x.data<float>(), *pw = w.data<float>(), *pb = b.data<float>(), *pdy = dy.data<float>();
+  const ConvGeom& g = l.geom;
   for (ConvImpl impl : impls()) {
     const double tol = impl == ConvImpl::HandwrittenTF32 ? 3e-3 : 1e-5;
-    INFO(l.name << " N=" << l.N << " C=" << l.C << " " << l.H << "x" << l.W << " O=" << l.O << " k=" << l.k
-                << " s=" << l.stride << (l.transposed ? " transposed" : "") << " impl " << conv_impl_name(impl));
+    INFO(l.spec.full_name() << " in " << l.in_shape().str() << " out " << l.out_shape().str() << " k=" << g.k
+                            << " s=" << g.s << (l.spec.transposed ? " transposed" : "") << " impl "
+                            << conv_impl_name(impl));
     Tensor y[2], dx[2], dw[2], db[2];
     for (int run = 0; run < 2; ++run) {
-      y[run] = nan_gpu(Shape{l.N, l.O, l.Ho, l.Wo});
+      y[run] = nan_gpu(l.out_shape());
       dx[run] = nan_gpu(x.shape());
       dw[run] = nan_gpu(w.shape());
       db[run] = nan_gpu(b.shape());
-      if (l.transposed) {
-        cuda::conv_transpose2d_forward(impl, px, pw, pb, y[run].data<float>(), l.N, l.C, l.H, l.W, l.O, l.k,
-                                       l.stride, l.pad, l.Ho, l.Wo, l.act);
-        cuda::conv_transpose2d_backward_data(impl, pdy, pw, dx[run].data<float>(), l.N, l.C, l.H, l.W, l.O, l.k,
-                                             l.stride, l.pad, l.Ho, l.Wo);
-        cuda::conv_transpose2d_backward_weight(impl, px, pdy, dw[run].data<float>(), db[run].data<float>(), l.N, l.C,
-                                               l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
-      } else {
-        cuda::conv2d_forward(impl, px, pw, pb, y[run].data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad,
-                             l.Ho, l.Wo, l.act);
-        cuda::conv2d_backward_data(impl, pdy, pw, dx[run].data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride,
-                                   l.pad, l.Ho, l.Wo);
-        cuda::conv2d_backward_weight(impl, px, pdy, dw[run].data<float>(), db[run].data<float>(), l.N, l.C, l.H,
-                                     l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
-      }
+      run_layer(impl, l, px, pw, pb, pdy, y[run].data<float>(), dx[run].data<float>(), dw[run].data<float>(),
+                db[run].data<float>());
     }
     const double ey = max_rel_err(y[0], r.y), ex = max_rel_err(dx[0], r.dx), ew = max_rel_err(dw[0], r.dw),
                  eb = max_rel_err(db[0], r.db);
-    std::printf("gpu conv %-22s %-12s fwd %.2e  bwd-data %.2e  bwd-weight %.2e  bias %.2e\n", l.name.c_str(),
-                conv_impl_name(impl), ey, ex, ew, eb);
+    std::printf("gpu conv %-22s %-12s fwd %.2e  bwd-data %.2e  bwd-weight %.2e  bias %.2e\n",
+                l.spec.full_name().c_str(), conv_impl_name(impl), ey, ex, ew, eb);
     CHECK(ey <= tol);
     CHECK(ex <= tol);
     CHECK(ew <= tol);
@@ -153,8 +174,7 @@ TEST_CASE("gpu conv: every SfMLearner layer, every implementation, all three dir
   // slow kernels down 10-100x): the same layers at 32x104, every code path still taken.
   const bool small = std::getenv("SFM_GPU_TESTS_SMALL") != nullptr;
   uint64_t seed = 1;
-  for (const cuda::ConvLayer& l : cuda::sfmlearner_conv_layers(1, small ? 32 : 128, small ? 104 : 416))
-    check_layer(l, seed++);
+  for (const ConvLayer& l : sfmlearner_conv_layers(1, small ? 32 : 128, small ? 104 : 416)) check_layer(l, seed++);
 #else
   SFM_SKIP("this build has no CUDA backend");
 #endif
@@ -166,16 +186,9 @@ TEST_CASE("gpu conv: odd shapes at batch 3 (edges of every tile, split-K, stride
     SFM_SKIP("no CUDA device");
     return;
   }
-  auto L = [](std::string name, bool tr, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t s, int64_t p,
-              int64_t op, Activation act) {
-    cuda::ConvLayer l;
-    l.name = name, l.transposed = tr, l.N = 3, l.C = C, l.H = H, l.W = W, l.O = O, l.k = k, l.stride = s, l.pad = p;
-    l.out_pad = op, l.act = act;
-    l.Ho = tr ? (H - 1) * s - 2 * p + k + op : (H + 2 * p - k) / s + 1;
-    l.Wo = tr ? (W - 1) * s - 2 * p + k + op : (W + 2 * p - k) / s + 1;
-    return l;
-  };
-  const std::vector<cuda::ConvLayer> odd{
+  auto L = [](std::string name, bool tr, int64_t C, int64_t H, int64_t W, int64_t O, int k, int s, int p, int op,
+              Activation act) { return layer_at(name, tr, 3, C, H, W, O, k, s, p, op, act); };
+  const std::vector<ConvLayer> odd{
       L("odd k7 s2", false, 5, 37, 53, 70, 7, 2, 3, 0, Activation::ReLU),
       L("odd k5 s1", false, 33, 9, 131, 17, 5, 1, 2, 0, Activation::Sigmoid),
       L("odd k1", false, 130, 3, 5, 65, 1, 1, 0, 0, Activation::None),
@@ -184,7 +197,7 @@ TEST_CASE("gpu conv: odd shapes at batch 3 (edges of every tile, split-K, stride
       L("odd upconv k4", true, 19, 6, 7, 66, 4, 2, 1, 0, Activation::Sigmoid),
   };
   uint64_t seed = 100;
-  for (const cuda::ConvLayer& l : odd) check_layer(l, seed++);
+  for (const ConvLayer& l : odd) check_layer(l, seed++);
 #else
   SFM_SKIP("this build has no CUDA backend");
 #endif
@@ -203,9 +216,9 @@ TEST_CASE("gpu conv: activation epilogue and gradient helpers", "[gpu][conv]") {
   Tensor g = rand_uniform(Shape{N, C, HW}, rng, -1, 1);
   for (Activation act : {Activation::None, Activation::ReLU, Activation::Sigmoid}) {
     Tensor yg = y.to(Device::CUDA);
-    cuda::bias_activation(yg.data<float>(), b.to(Device::CUDA).data<float>(), N, C, HW, act);
+    cuda::bias_activation_inplace(yg.data<float>(), b.to(Device::CUDA).data<float>(), N, C, HW, act);
     Tensor out = nan_gpu(g.shape());
-    cuda::activation_backward(act, yg.data<float>(), g.to(Device::CUDA).data<float>(), out.data<float>(), n);
+    cuda::activation_backward(yg.data<float>(), g.to(Device::CUDA).data<float>(), out.data<float>(), n, act);
     std::vector<float> yv = y.to_vector(), bv = b.to_vector(), gv = g.to_vector(), ya = yg.to_vector(),
                        oa = out.to_vector();
     for (int64_t i = 0; i < n; ++i) {
@@ -228,37 +241,17 @@ TEST_CASE("gpu conv: activation epilogue and gradient helpers", "[gpu][conv]") {
 namespace {
 uint64_t cudnn_output_hash() {
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the bits of every output
-  auto L = [](bool tr, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, int64_t s, int64_t p, int64_t op) {
-    cuda::ConvLayer l;
-    l.transposed = tr, l.N = 2, l.C = C, l.H = H, l.W = W, l.O = O, l.k = k, l.stride = s, l.pad = p, l.out_pad = op;
-    l.act = Activation::None;
-    l.Ho = tr ? (H - 1) * s - 2 * p + k + op : (H + 2 * p - k) / s + 1;
-    l.Wo = tr ? (W - 1) * s - 2 * p + k + op : (W + 2 * p - k) / s + 1;
-    return l;
+  auto L = [](bool tr, int64_t C, int64_t H, int64_t W, int64_t O, int k, int s, int p, int op) {
+    return layer_at("hash", tr, 2, C, H, W, O, k, s, p, op, Activation::None);
   };
   uint64_t seed = 900;
-  for (const cuda::ConvLayer& l : {L(false, 3, 128, 416, 32, 7, 2, 3, 0), L(false, 256, 8, 26, 512, 3, 2, 1, 0),
-                                   L(true, 64, 16, 52, 32, 3, 2, 1, 1), L(false, 35, 33, 47, 70, 5, 1, 2, 0)}) {
+  for (const ConvLayer& l : {L(false, 3, 128, 416, 32, 7, 2, 3, 0), L(false, 256, 8, 26, 512, 3, 2, 1, 0),
+                             L(true, 64, 16, 52, 32, 3, 2, 1, 1), L(false, 35, 33, 47, 70, 5, 1, 2, 0)}) {
     const Ref r = reference(l, seed++);
     const Tensor x = gpu(r.x.detach()), w = gpu(r.w.detach()), b = gpu(r.b.detach()), dy = gpu(r.dy);
-    Tensor y = nan_gpu(Shape{l.N, l.O, l.Ho, l.Wo}), dx = nan_gpu(x.shape()), dw = nan_gpu(w.shape()),
-           db = nan_gpu(b.shape());
-    if (l.transposed) {
-      cuda::conv_transpose2d_forward(ConvImpl::CuDNN, x.data<float>(), w.data<float>(), b.data<float>(),
-                                     y.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo, l.act);
-      cuda::conv_transpose2d_backward_data(ConvImpl::CuDNN, dy.data<float>(), w.data<float>(), dx.data<float>(), l.N,
-                                           l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
-      cuda::conv_transpose2d_backward_weight(ConvImpl::CuDNN, x.data<float>(), dy.data<float>(), dw.data<float>(),
-                                             db.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho,
-                                             l.Wo);
-    } else {
-      cuda::conv2d_forward(ConvImpl::CuDNN, x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>(), l.N,
-                           l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo, l.act);
-      cuda::conv2d_backward_data(ConvImpl::CuDNN, dy.data<float>(), w.data<float>(), dx.data<float>(), l.N, l.C, l.H,
-                                 l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
-      cuda::conv2d_backward_weight(ConvImpl::CuDNN, x.data<float>(), dy.data<float>(), dw.data<float>(),
-                                   db.data<float>(), l.N, l.C, l.H, l.W, l.O, l.k, l.stride, l.pad, l.Ho, l.Wo);
-    }
+    Tensor y = nan_gpu(l.out_shape()), dx = nan_gpu(x.shape()), dw = nan_gpu(w.shape()), db = nan_gpu(b.shape());
+    run_layer(ConvImpl::CuDNN, l, x.data<float>(), w.data<float>(), b.data<float>(), dy.data<float>(), y.data<float>(),
+              dx.data<float>(), dw.data<float>(), db.data<float>());
     for (const Tensor* t : {&y, &dx, &dw, &db})
       for (float v : t->to_vector()) {
         uint32_t bits;

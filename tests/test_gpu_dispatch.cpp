@@ -145,7 +145,11 @@ std::vector<ConvImpl> impls_for(Device d) {
 #else
   WARN("not run: the cuDNN path (cuDNN was not found when this binary was built)");
 #endif
+#if SFM_EMULATED_CUDA
+  WARN("not run: the cuBLAS path (not in the emulated build)");
+#else
   v.push_back(ConvImpl::CuBLAS);
+#endif
   return v;
 }
 double conv_tol(Device d, ConvImpl i) { return d == Device::CUDA && i == ConvImpl::HandwrittenTF32 ? 3e-3 : 1e-5; }

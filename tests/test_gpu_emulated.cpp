@@ -65,21 +65,15 @@ bool within(double err, double tol) { return err <= tol; }  // false for NaN
 
 double act_ref(Activation a, double v) { return math::conv_activation(a, v); }
 
-// ---- naive double-precision convolution (the convolution's own terms)
-struct G {
-  int N, C, H, W, O, k, s, p, P, Q;
-};
-G geom(int N, int C, int H, int W, int O, int k, int s, int p) {
-  return {N, C, H, W, O, k, s, p, (H + 2 * p - k) / s + 1, (W + 2 * p - k) / s + 1};
-}
+// ---- naive double-precision convolution (the convolution's own terms: ConvGeom)
 
-std::vector<double> ref_fwd(const G& g, const std::vector<float>& x, const std::vector<float>& w,
+std::vector<double> ref_fwd(const ConvGeom& g, const std::vector<float>& x, const std::vector<float>& w,
                             const std::vector<float>* b, Activation act) {
-  std::vector<double> y((size_t)g.N * g.O * g.P * g.Q);
+  std::vector<double> y((size_t)g.N * g.O * g.Ho * g.Wo);
   for (int n = 0; n < g.N; ++n)
     for (int o = 0; o < g.O; ++o)
-      for (int p = 0; p < g.P; ++p)
-        for (int q = 0; q < g.Q; ++q) {
+      for (int p = 0; p < g.Ho; ++p)
+        for (int q = 0; q < g.Wo; ++q) {
           double acc = b ? (*b)[o] : 0.0;
           for (int c = 0; c < g.C; ++c)
             for (int r = 0; r < g.k; ++r)
@@ -88,26 +82,26 @@ std::vector<double> ref_fwd(const G& g, const std::vector<float>& x, const std::
                 if (h < 0 || h >= g.H || ww < 0 || ww >= g.W) continue;
                 acc += (double)w[((o * g.C + c) * g.k + r) * g.k + s] * x[((n * g.C + c) * g.H + h) * g.W + ww];
               }
-          y[((n * g.O + o) * g.P + p) * g.Q + q] = act_ref(act, acc);
+          y[((n * g.O + o) * g.Ho + p) * g.Wo + q] = act_ref(act, acc);
         }
   return y;
 }
 
 // dx of the convolution (plus an optional per-C bias and activation: the transposed forward).
-std::vector<double> ref_bwd_data(const G& g, const std::vector<float>& dy, const std::vector<float>& w,
+std::vector<double> ref_bwd_data(const ConvGeom& g, const std::vector<float>& dy, const std::vector<float>& w,
                                  const std::vector<float>* b = nullptr, Activation act = Activation::None) {
   std::vector<double> dx((size_t)g.N * g.C * g.H * g.W, 0.0);
   for (int n = 0; n < g.N; ++n)
     for (int o = 0; o < g.O; ++o)
-      for (int p = 0; p < g.P; ++p)
-        for (int q = 0; q < g.Q; ++q)
+      for (int p = 0; p < g.Ho; ++p)
+        for (int q = 0; q < g.Wo; ++q)
           for (int c = 0; c < g.C; ++c)
             for (int r = 0; r < g.k; ++r)
               for (int s = 0; s < g.k; ++s) {
                 int h = p * g.s - g.p + r, ww = q * g.s - g.p + s;
                 if (h < 0 || h >= g.H || ww < 0 || ww >= g.W) continue;
                 dx[((n * g.C + c) * g.H + h) * g.W + ww] +=
-                    (double)w[((o * g.C + c) * g.k + r) * g.k + s] * dy[((n * g.O + o) * g.P + p) * g.Q + q];
+                    (double)w[((o * g.C + c) * g.k + r) * g.k + s] * dy[((n * g.O + o) * g.Ho + p) * g.Wo + q];
               }
   if (b || act != Activation::None)
     for (size_t i = 0; i < dx.size(); ++i) {
@@ -117,19 +111,19 @@ std::vector<double> ref_bwd_data(const G& g, const std::vector<float>& dy, const
   return dx;
 }
 
-std::vector<double> ref_bwd_weight(const G& g, const std::vector<float>& x, const std::vector<float>& dy) {
+std::vector<double> ref_bwd_weight(const ConvGeom& g, const std::vector<float>& x, const std::vector<float>& dy) {
   std::vector<double> dw((size_t)g.O * g.C * g.k * g.k, 0.0);
   for (int n = 0; n < g.N; ++n)
     for (int o = 0; o < g.O; ++o)
-      for (int p = 0; p < g.P; ++p)
-        for (int q = 0; q < g.Q; ++q)
+      for (int p = 0; p < g.Ho; ++p)
+        for (int q = 0; q < g.Wo; ++q)
           for (int c = 0; c < g.C; ++c)
             for (int r = 0; r < g.k; ++r)
               for (int s = 0; s < g.k; ++s) {
                 int h = p * g.s - g.p + r, ww = q * g.s - g.p + s;
                 if (h < 0 || h >= g.H || ww < 0 || ww >= g.W) continue;
                 dw[((o * g.C + c) * g.k + r) * g.k + s] +=
-                    (double)dy[((n * g.O + o) * g.P + p) * g.Q + q] * x[((n * g.C + c) * g.H + h) * g.W + ww];
+                    (double)dy[((n * g.O + o) * g.Ho + p) * g.Wo + q] * x[((n * g.C + c) * g.H + h) * g.W + ww];
               }
   return dw;
 }
@@ -244,14 +238,14 @@ kc::igemm::Plan plan_of(const P& prob, int sms, int forced = 0) {
   return kc::igemm::make_plan(prob, sms);
 }
 
-kc::convk::BwdDataProblem bwd_data_problem(const kc::convk::Geom& g) {
+kc::convk::BwdDataProblem bwd_data_problem(const ConvGeom& g) {
   // the classes run_bwd_data builds (the first launch's, up to kMaxClasses)
   kc::convk::BwdDataProblem p{};
-  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = (int)g.k, p.stride = (int)g.stride;
-  p.pad = (int)g.pad, p.P = (int)g.P, p.Q = (int)g.Q;
-  for (int64_t ph = 0; ph < g.stride && p.ncls < kc::convk::kMaxClasses; ++ph)
-    for (int64_t pw = 0; pw < g.stride && p.ncls < kc::convk::kMaxClasses; ++pw) {
-      auto rh = kc::convk::residue(ph, g.H, g.k, g.stride, g.pad), rw = kc::convk::residue(pw, g.W, g.k, g.stride, g.pad);
+  p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = g.k, p.stride = g.s;
+  p.pad = g.p, p.P = (int)g.Ho, p.Q = (int)g.Wo;
+  for (int64_t ph = 0; ph < g.s && p.ncls < kc::convk::kMaxClasses; ++ph)
+    for (int64_t pw = 0; pw < g.s && p.ncls < kc::convk::kMaxClasses; ++pw) {
+      auto rh = kc::convk::residue(ph, g.H, g.k, g.s, g.p), rw = kc::convk::residue(pw, g.W, g.k, g.s, g.p);
       auto& c = p.cl[p.ncls++];
       c.M = (int)g.C, c.N = (int)(g.N * rh.count * rw.count), c.K = (int)(g.O * rh.taps * rw.taps);
     }
@@ -261,10 +255,9 @@ kc::convk::BwdDataProblem bwd_data_problem(const kc::convk::Geom& g) {
 }  // namespace
 
 TEST_CASE("emulated kernels: split-K planning", "[emu]") {
-  using kc::convk::Geom;
   // DispNet conv7b at 128x416, batch 4: 512 -> 512, k3, map 1x4: 8 x 1 output tiles for 132
   // multiprocessors, K = 4608 (288 K-steps): split.
-  const Geom conv7b{4, 512, 1, 4, 512, 3, 1, 1, 1, 4};
+  const ConvGeom conv7b = ConvGeom::conv(4, 512, 1, 4, 512, 3, 1, 1);
   auto deep = kc::convk::make_fwd(conv7b, nullptr, nullptr, nullptr, nullptr, Activation::ReLU);
   auto pl = plan_of(deep, 132);
   REQUIRE(pl.splits > 1);
@@ -287,7 +280,7 @@ TEST_CASE("emulated kernels: split-K planning", "[emu]") {
   // 100000 SMs: min(25000, 288 / 4 = 72, kMaxSplits = 64) = 64 splits of ceil(288 / 64) = 5 K-steps -> 58
   REQUIRE(prev == 58);
   // conv1 at full resolution: 64 x 208 x 4 = 53248 columns, 832 tiles: no split.
-  const Geom conv1{4, 3, 128, 416, 32, 7, 2, 3, 64, 208};
+  const ConvGeom conv1 = ConvGeom::conv(4, 3, 128, 416, 32, 7, 2, 3);  // out 64x208
   auto big = kc::convk::make_fwd(conv1, nullptr, nullptr, nullptr, nullptr, Activation::ReLU);
   for (int sms : {1, 4, 132}) REQUIRE(plan_of(big, sms).splits == 1);
   // The weight gradient of conv1: 1 x 3 tiles, K = 53248: split to the limit at 132 SMs,
@@ -297,7 +290,7 @@ TEST_CASE("emulated kernels: split-K planning", "[emu]") {
   REQUIRE(plan_of(wg, 4).splits == 3);
   REQUIRE(plan_of(wg, 1).splits == 1);
   // Backward-data of a stride-2 layer: 4 classes share the grid's z with the splits.
-  const Geom s2{1, 64, 8, 8, 64, 3, 2, 1, 4, 4};
+  const ConvGeom s2 = ConvGeom::conv(1, 64, 8, 8, 64, 3, 2, 1);
   auto bd = bwd_data_problem(s2);
   REQUIRE(bd.ncls == 4);
   auto pb = plan_of(bd, 132);
@@ -309,12 +302,12 @@ TEST_CASE("emulated kernels: split-K planning", "[emu]") {
   REQUIRE(plan_of(deep, 132, 1).splits == 1);
   REQUIRE(plan_of(deep, 1, 5).splits == 5);
   REQUIRE(plan_of(deep, 1, 1000).splits == 58);  // 64 -> ceil(288 / 64) = 5 K-steps each -> 58
-  auto small = kc::convk::make_fwd(Geom{1, 3, 4, 4, 2, 3, 1, 1, 4, 4}, nullptr, nullptr, nullptr, nullptr,
+  auto small = kc::convk::make_fwd(ConvGeom::conv(1, 3, 4, 4, 2, 3, 1, 1), nullptr, nullptr, nullptr, nullptr,
                                    Activation::None);  // K = 27: 2 K-steps
   REQUIRE(plan_of(small, 132).splits == 1);            // fewer than 8 K-steps: never split by the planner
   REQUIRE(plan_of(small, 132, 7).splits == 2);
   // 10 K-steps in 4 splits: 3 per split -> 4 splits (3,3,3,1); in 6: 2 per split -> 5 splits.
-  auto k10 = kc::convk::make_fwd(Geom{1, 160, 1, 1, 2, 1, 1, 0, 1, 1}, nullptr, nullptr, nullptr, nullptr,
+  auto k10 = kc::convk::make_fwd(ConvGeom::conv(1, 160, 1, 1, 2, 1, 1, 0), nullptr, nullptr, nullptr, nullptr,
                                  Activation::None);
   REQUIRE(plan_of(k10, 1, 4).splits == 4);
   REQUIRE(plan_of(k10, 1, 6).splits == 5);
@@ -385,7 +378,7 @@ double tol_of(bool tf32) { return tf32 ? 3e-3 : 1e-5; }
 void check_conv2d(const ConvCase& cc, const RunCfg& cfg) {
   SmsGuard guard(cfg.sms);
   SplitGuard sg(cfg.splits);
-  const G g = geom(cc.N, cc.C, cc.H, cc.W, cc.O, cc.k, cc.s, cc.p);
+  const ConvGeom g = ConvGeom::conv(cc.N, cc.C, cc.H, cc.W, cc.O, cc.k, cc.s, cc.p);
   INFO("conv2d N=" << g.N << " C=" << g.C << " H=" << g.H << " W=" << g.W << " O=" << g.O << " k=" << g.k
                    << " s=" << g.s << " p=" << g.p << cfg);
   const double tol = tol_of(cfg.tf32);
@@ -393,19 +386,17 @@ void check_conv2d(const ConvCase& cc, const RunCfg& cfg) {
   auto x = random_vec((size_t)g.N * g.C * g.H * g.W, rng);
   auto w = random_vec((size_t)g.O * g.C * g.k * g.k, rng);
   auto b = random_vec(g.O, rng);
-  auto dy = random_vec((size_t)g.N * g.O * g.P * g.Q, rng);
+  auto dy = random_vec((size_t)(g.N * g.O * g.P()), rng);
   const bool tf32 = cfg.tf32;
   auto out = run_orders(cfg.perturb, [&] {
     auto y = poisoned(dy.size());
-    kc::convk::conv2d_forward(tf32, x.data(), w.data(), cfg.bias ? b.data() : nullptr, y.data(), g.N, g.C, g.H, g.W,
-                              g.O, g.k, g.s, g.p, g.P, g.Q, cfg.act);
+    kc::convk::conv2d_forward(tf32, g, x.data(), w.data(), cfg.bias ? b.data() : nullptr, cfg.act, y.data());
     auto dx = poisoned(x.size());
-    kc::convk::conv2d_backward_data(tf32, dy.data(), w.data(), dx.data(), g.N, g.C, g.H, g.W, g.O, g.k, g.s, g.p, g.P,
-                                    g.Q);
+    kc::convk::conv2d_backward_data(tf32, g, w.data(), dy.data(), dx.data());
     auto dw = poisoned(w.size());
-    auto db = poisoned(g.O);
-    kc::convk::conv2d_backward_weight(tf32, x.data(), dy.data(), dw.data(), db.data(), g.N, g.C, g.H, g.W, g.O, g.k,
-                                      g.s, g.p, g.P, g.Q);
+    kc::convk::conv2d_backward_weight(tf32, g, x.data(), dy.data(), dw.data());
+    auto db = poisoned(g.O);  // the bias gradient as cuda::channel_sum computes it
+    kc::red::launch_segmented_sum(dy.data(), g.N, g.O, g.P(), 1.0, db.data());
     return std::vector<std::vector<float>>{y, dx, dw, db};
   });
   const double ey = rel_err(out[0], ref_fwd(g, x, w, cfg.bias ? &b : nullptr, cfg.act));
@@ -416,7 +407,7 @@ void check_conv2d(const ConvCase& cc, const RunCfg& cfg) {
   CHECK(within(ey, tol));
   CHECK(within(ex, tol));
   CHECK(within(ew, tol));
-  CHECK(within(rel_err(out[3], ref_bias_grad(g.N, g.O, g.P * g.Q, dy)), 1e-6));
+  CHECK(within(rel_err(out[3], ref_bias_grad((int)g.N, (int)g.O, (int)g.P(), dy)), 1e-6));
 }
 
 struct TCase {
@@ -426,10 +417,11 @@ struct TCase {
 void check_conv_transpose2d(const TCase& t, const RunCfg& cfg) {
   SmsGuard guard(cfg.sms);
   SplitGuard sg(cfg.splits);
-  const int Ho = (t.H - 1) * t.s - 2 * t.p + t.k + t.op, Wo = (t.W - 1) * t.s - 2 * t.p + t.k + t.op;
-  // The adjoint convolution: input [N,O,Ho,Wo], output [N,C,H,W], weight [C,O,k,k] as OIHW.
-  const G g{t.N, t.O, Ho, Wo, t.C, t.k, t.s, t.p, t.H, t.W};
-  REQUIRE(g.P == (Ho + 2 * t.p - t.k) / t.s + 1);
+  // The adjoint convolution: input [N,O,Ho,Wo] (the output), output [N,C,H,W] (x), weight
+  // [C,O,k,k] read as OIHW: in its terms g.C = t.O, g.H x g.W = Ho x Wo, g.O = t.C.
+  const ConvGeom g = ConvGeom::transposed(t.N, t.C, t.H, t.W, t.O, t.k, t.s, t.p, t.op);
+  REQUIRE(g.consistent());
+  const int64_t Ho = g.H, Wo = g.W;
   INFO("conv_transpose2d N=" << t.N << " C=" << t.C << " " << t.H << "x" << t.W << " O=" << t.O << " k=" << t.k
                              << " s=" << t.s << " p=" << t.p << " op=" << t.op << cfg);
   const double tol = tol_of(cfg.tf32);
@@ -441,15 +433,15 @@ void check_conv_transpose2d(const TCase& t, const RunCfg& cfg) {
   const bool tf32 = cfg.tf32;
   auto out = run_orders(cfg.perturb, [&] {
     auto y = poisoned(dy.size());
-    kc::convk::conv_transpose2d_forward(tf32, x.data(), w.data(), cfg.bias ? b.data() : nullptr, y.data(), t.N, t.C,
-                                        t.H, t.W, t.O, t.k, t.s, t.p, Ho, Wo, cfg.act);
+    kc::convk::conv_transpose2d_forward(tf32, g, x.data(), w.data(), cfg.bias ? b.data() : nullptr, cfg.act, y.data());
+    // Its backward passes as engine/ops_conv.cpp runs them: the convolution's forward
+    // (backward-data) and its backward-weight with x and dy swapped, on the same geometry.
     auto dx = poisoned(x.size());
-    kc::convk::conv_transpose2d_backward_data(tf32, dy.data(), w.data(), dx.data(), t.N, t.C, t.H, t.W, t.O, t.k, t.s,
-                                              t.p, Ho, Wo);
+    kc::convk::conv2d_forward(tf32, g, dy.data(), w.data(), nullptr, Activation::None, dx.data());
     auto dw = poisoned(w.size());
+    kc::convk::conv2d_backward_weight(tf32, g, dy.data(), x.data(), dw.data());
     auto db = poisoned(t.O);
-    kc::convk::conv_transpose2d_backward_weight(tf32, x.data(), dy.data(), dw.data(), db.data(), t.N, t.C, t.H, t.W,
-                                                t.O, t.k, t.s, t.p, Ho, Wo);
+    kc::red::launch_segmented_sum(dy.data(), g.N, g.C, g.H * g.W, 1.0, db.data());
     return std::vector<std::vector<float>>{y, dx, dw, db};
   });
   const double ey = rel_err(out[0], ref_bwd_data(g, x, w, cfg.bias ? &b : nullptr, cfg.act));
@@ -460,7 +452,7 @@ void check_conv_transpose2d(const TCase& t, const RunCfg& cfg) {
   CHECK(within(ey, tol));
   CHECK(within(ex, tol));
   CHECK(within(ew, tol));
-  CHECK(within(rel_err(out[3], ref_bias_grad(t.N, t.O, Ho * Wo, dy)), 1e-6));
+  CHECK(within(rel_err(out[3], ref_bias_grad(t.N, t.O, (int)(Ho * Wo), dy)), 1e-6));
 }
 
 RunCfg cfg(bool tf32, int sms, Activation act = Activation::ReLU, bool bias = true, int splits = 0) {
@@ -556,12 +548,14 @@ TEST_CASE("emulated kernels: seeded random conv geometries against double loops"
     for (;;) {
       N = ri(1, 3), C = ri(1, 40), H = ri(1, 20), W = ri(1, 20), O = ri(1, 130), k = ri(1, 7), s = ri(1, 3);
       p = ri(0, k / 2), op = ri(0, s - 1);
-      if (H + 2 * p < k || W + 2 * p < k) continue;
-      P = (H + 2 * p - k) / s + 1, Q = (W + 2 * p - k) / s + 1;
+      const ConvGeom cg = ConvGeom::conv(N, C, H, W, O, k, s, p);
+      if (!cg.consistent()) continue;  // the kernel does not fit: H + 2p < k or W + 2p < k
+      P = (int)cg.Ho, Q = (int)cg.Wo;
       const int64_t fwd = padded_work(O, (int64_t)N * P * Q, (int64_t)C * k * k);
       const int64_t bwd = padded_work(C, (int64_t)N * H * W, (int64_t)O * k * k);
       const int64_t wgt = padded_work(O, (int64_t)C * k * k, (int64_t)N * P * Q);
-      const int Ho = (H - 1) * s - 2 * p + k + op, Wo = (W - 1) * s - 2 * p + k + op;
+      const ConvGeom tg = ConvGeom::transposed(N, C, H, W, O, k, s, p, op);
+      const int64_t Ho = tg.H, Wo = tg.W;
       const int64_t tw = padded_work(O, (int64_t)N * Ho * Wo, (int64_t)C * k * k);
       if (std::max({fwd, bwd, wgt, tw}) > 20000000) continue;
       if (Ho < 1 || Wo < 1) continue;

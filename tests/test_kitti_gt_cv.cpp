@@ -14,7 +14,7 @@
 
 #include "engine/npy.h"
 #include "eval/kitti_depth_gt.h"
-#include "train/synth_writer.h"
+#include "train/synth/synth_writer.h"
 
 using namespace sfm;
 using namespace sfm::eval;

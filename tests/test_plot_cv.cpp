@@ -13,7 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "engine/error.h"
-#include "train/plot.h"
+#include "train/log/plot.h"
 
 using namespace sfm;
 namespace fs = std::filesystem;

@@ -13,13 +13,13 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "engine/npy.h"
-#include "train/augment.h"
-#include "train/dataset.h"
-#include "train/kitti_raw.h"
-#include "train/loader.h"
-#include "train/prepare.h"
-#include "train/synth_world.h"
-#include "train/synth_writer.h"
+#include "train/data/augment.h"
+#include "train/data/dataset.h"
+#include "train/kitti/kitti_raw.h"
+#include "train/data/loader.h"
+#include "train/kitti/prepare.h"
+#include "train/synth/synth_world.h"
+#include "train/synth/synth_writer.h"
 
 using namespace sfm;
 namespace fs = std::filesystem;

@@ -25,11 +25,11 @@
 #include "models/dispnet.h"
 #include "tests/test_support.h"
 #include "train/config.h"
-#include "train/data_formats.h"
-#include "train/dataset.h"
-#include "train/loader.h"
-#include "train/synth_world.h"
-#include "train/synth_writer.h"
+#include "eval/data_formats.h"
+#include "train/data/dataset.h"
+#include "train/data/loader.h"
+#include "train/synth/synth_world.h"
+#include "train/synth/synth_writer.h"
 #include "train/trainer.h"
 
 using namespace sfm;
@@ -207,8 +207,9 @@ TEST_CASE("robust 4: failure.json names a last good checkpoint only when one was
   fs::path run = tmp_dir("item4");
   TrainConfig c = tiny(base_data(), 10);
   c.set("save_every", "0", "test");
-  c.set("inject_nan_at", "1", "test");
-  TrainResult r = train(c, run.string(), false);
+  TrainHooks hooks;
+  hooks.inject_nan_at_step = 1;
+  TrainResult r = train(c, run.string(), false, hooks);
   REQUIRE(r.failed);
   std::ifstream f(run / "failure.json");
   json fj = json::parse(f);
@@ -216,8 +217,8 @@ TEST_CASE("robust 4: failure.json names a last good checkpoint only when one was
   CHECK_FALSE(fs::exists(run / "checkpoints/latest"));
   fs::path run2 = tmp_dir("item4b");
   c.set("save_every", "1", "test");
-  c.set("inject_nan_at", "2", "test");
-  REQUIRE(train(c, run2.string(), false).failed);
+  hooks.inject_nan_at_step = 2;
+  REQUIRE(train(c, run2.string(), false, hooks).failed);
   std::ifstream f2(run2 / "failure.json");
   CHECK(json::parse(f2)["last_good_checkpoint"].get<std::string>() == (run2 / "checkpoints/latest").string());
 }

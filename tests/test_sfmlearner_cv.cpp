@@ -1,6 +1,7 @@
 // `sfm train` and `sfm bench train` run the same step: the trainer's logged losses and saved
-// weights equal those of the benchmark's unit (sfmlearner_defaults, SfMLearner::step as
-// cli/bench_train.cpp calls it) fed the same loader batches, bit for bit on the CPU.
+// weights equal those of the benchmark's unit (sfmlearner_defaults, train_bench_step of
+// models/sfmlearner_bench.h, the step `sfm bench train` times) fed the same loader batches, bit
+// for bit on the CPU.
 #include <catch2/catch.hpp>
 
 #include "tests/tiny_dataset_cv.h"
@@ -13,9 +14,10 @@
 
 #include "engine/safetensors.h"
 #include "models/sfmlearner.h"
+#include "models/sfmlearner_bench.h"
 #include "train/config.h"
-#include "train/loader.h"
-#include "train/synth_world.h"
+#include "train/data/loader.h"
+#include "train/synth/synth_world.h"
 #include "train/trainer.h"
 
 using namespace sfm;
@@ -74,12 +76,10 @@ TEST_CASE("sfmlearner: the trainer's step equals the benchmark's step (CPU, bit 
   lo.split = "train";
   lo.quiet = true;
   DataLoader loader(data, lo);
-  StepControl bench;  // as cli/bench_train.cpp's train_step
-  bench.skip_non_finite = false;
   for (int i = 0; i < 3; ++i) {
     INFO("step " << i);
     Batch b = loader.next();
-    StepLosses l = m.step(SfMBatch{b.tgt, b.srcs, b.K, SfMBatch::Range::Normalized}, bench);
+    StepLosses l = train_bench_step(m, SfMBatch{b.tgt, b.srcs, b.K, SfMBatch::Range::Normalized});
     REQUIRE(l.total_value() == trainer_losses[i]);
   }
   // ... and the weights the trainer saved are the unit's, to the bit.

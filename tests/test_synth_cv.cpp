@@ -17,9 +17,9 @@
 
 #include "engine/error.h"
 #include "engine/npy.h"
-#include "train/progress.h"
-#include "train/synth_world.h"
-#include "train/synth_writer.h"
+#include "train/log/progress.h"
+#include "train/synth/synth_world.h"
+#include "train/synth/synth_writer.h"
 
 using namespace sfm;
 using namespace sfm::synth;

@@ -14,7 +14,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "engine/error.h"
-#include "train/tensorboard.h"
+#include "train/log/tensorboard.h"
 
 using namespace sfm;
 namespace fs = std::filesystem;

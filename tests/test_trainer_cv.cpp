@@ -18,7 +18,7 @@
 #include "engine/ops.h"
 #include "models/dispnet.h"
 #include "train/config.h"
-#include "train/synth_world.h"
+#include "train/synth/synth_world.h"
 #include "train/trainer.h"
 
 using namespace sfm;
@@ -184,8 +184,9 @@ TEST_CASE("trainer: a NaN in a batch stops the run cleanly, the last good checkp
   std::string run = fresh_dir("nan");
   TrainConfig c = tiny_config(10);
   c.set("save_every", "1", "test");
-  c.set("inject_nan_at", "3", "test");
-  TrainResult r = train(c, run, false);
+  TrainHooks nan_at_3;
+  nan_at_3.inject_nan_at_step = 3;
+  TrainResult r = train(c, run, false, nan_at_3);
   REQUIRE(r.failed);
   REQUIRE(r.end_step == 3);
   REQUIRE_THAT(r.failure, Catch::Contains("step 3") && Catch::Contains("NaN"));

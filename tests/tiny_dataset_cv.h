@@ -1,10 +1,10 @@
 #pragma once
 // The small synthetic data set the training tests share: 3 scenes x 8 frames at 32x104, no
-// moving objects, in the formatted layout (train/synth_writer.h), written to dir.
+// moving objects, in the formatted layout (train/synth/synth_writer.h), written to dir.
 #include <cstdint>
 #include <string>
 
-#include "train/synth_world.h"  // SynthOptions, write_synthetic_dataset
+#include "train/synth/synth_world.h"  // SynthOptions, write_synthetic_dataset
 
 namespace sfm::test {
 

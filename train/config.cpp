@@ -1,6 +1,8 @@
 #include "train/config.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -11,6 +13,28 @@
 namespace sfm {
 
 using json = nlohmann::json;
+
+namespace {
+std::string fmt_value(double x) {
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+std::string fmt_value(bool x) { return x ? "true" : "false"; }
+std::string fmt_value(const char* x) { return x; }
+// A loss key's help: what it does, then each preset's value, read from the preset table
+// (models/sfm_loss.cpp), e.g. "smoothness weight at scale 0 [original 0.5, pytorch-port 0.1]".
+template <class F>
+std::string preset_help(const std::string& what, F value_of) {
+  std::string h = what + " [";
+  bool first = true;
+  for (const LossPreset& p : loss_presets()) {
+    h += (first ? "" : ", ") + p.name + " " + fmt_value(value_of(p.config));
+    first = false;
+  }
+  return h + "]";
+}
+}  // namespace
 
 const std::vector<ConfigKey>& train_config_keys() {
   static const std::vector<ConfigKey> keys = {
@@ -26,15 +50,20 @@ const std::vector<ConfigKey>& train_config_keys() {
       {"beta2", "float", "0.999", "Adam beta2"},
       {"weight_decay", "float", "0", "Adam L2 weight decay"},
       {"seed", "int", "0", "seed for weights, data order and augmentation"},
-      {"preset", "original|pytorch-port", "original", "loss preset (the keys below default to it)"},
-      {"photo_weight", "float", "", "photometric loss weight [preset: 1]"},
-      {"smooth_weight", "float", "", "smoothness weight at scale 0 [original 0.5, pytorch-port 0.1]"},
-      {"smooth_decay", "float", "", "smoothness weight divisor per scale [original 2, pytorch-port 2.3]"},
-      {"smooth_on_depth", "bool", "", "smooth depth (1/disp) instead of disparity [original false, port true]"},
-      {"keep_out_of_view", "bool", "", "out-of-view pixels count as |I_t - 0| [original true, port false]"},
-      {"mask_weight", "float", "", "explainability regulariser weight, 0 = no mask [original 0.2, port 0]"},
+      {"preset", loss_preset_names(), "original", "loss preset (the keys below default to it)"},
+      {"photo_weight", "float", "", preset_help("photometric loss weight", [](const LossConfig& c) { return c.photo_weight; })},
+      {"smooth_weight", "float", "", preset_help("smoothness weight at scale 0", [](const LossConfig& c) { return c.smooth_weight; })},
+      {"smooth_decay", "float", "", preset_help("smoothness weight divisor per scale", [](const LossConfig& c) { return c.smooth_decay; })},
+      {"smooth_on_depth", "bool", "", preset_help("smooth depth (1/disp) instead of disparity", [](const LossConfig& c) { return c.smooth_on_depth; })},
+      {"keep_out_of_view", "bool", "", preset_help("out-of-view pixels count as |I_t - 0|", [](const LossConfig& c) { return c.keep_out_of_view; })},
+      {"mask_weight", "float", "", preset_help("explainability regulariser weight, 0 = no mask", [](const LossConfig& c) { return c.mask_weight; })},
       {"mask_mode", "sigmoid|softmax", "sigmoid", "one sigmoid channel per source (port) or 2-class softmax (original)"},
-      {"padding", "zeros|border", "zeros", "inverse-warp padding"},
+      {"padding", "zeros|border", "", preset_help("inverse-warp padding", [](const LossConfig& c) { return c.padding == Padding::Border ? "border" : "zeros"; })},
+      {"ssim", "bool", "", preset_help("photometric error 0.85 (1-SSIM)/2 + 0.15 L1 (Monodepth2)", [](const LossConfig& c) { return c.ssim; })},
+      {"min_reprojection", "bool", "", preset_help("per-pixel minimum over sources instead of the mean", [](const LossConfig& c) { return c.min_reprojection; })},
+      {"automask", "bool", "", preset_help("auto-masking: unwarped sources join the minimum", [](const LossConfig& c) { return c.automask; })},
+      {"full_res_scales", "bool", "", preset_help("upsample every disparity scale to the input size before warping", [](const LossConfig& c) { return c.full_res_scales; })},
+      {"edge_aware_smoothness", "bool", "", preset_help("first-order edge-aware smoothness of d/mean(d)", [](const LossConfig& c) { return c.edge_aware_smoothness; })},
       {"rotation", "euler|quat", "euler", "pose rotation parametrisation"},
       {"augment", "bool", "true", "random scale + crop"},
       {"flip", "bool", "true", "random horizontal flip (with augment)"},
@@ -53,7 +82,6 @@ const std::vector<ConfigKey>& train_config_keys() {
       {"threads", "int", "0", "CPU threads (0 = all)"},
       {"max_minutes", "float", "0", "stop (and save) after this much wall time (0 = no limit)"},
       {"tensorboard", "bool", "true", "write TensorBoard event files"},
-      {"inject_nan_at", "int", "-1", "testing: put a NaN into the batch of this step"},
   };
   return keys;
 }
@@ -85,15 +113,9 @@ const Range* key_range(const std::string& k) {
       {"val_every", {0, inf, false, false}},    {"val_batches", {0, inf, false, false}},
       {"save_every", {0, inf, false, false}},   {"plot_every", {0, inf, false, false}},
       {"threads", {0, 4096, false, false}},     {"max_minutes", {0, inf, false, false}},
-      {"inject_nan_at", {-1, inf, false, false}},
   };
   auto it = r.find(k);
   return it == r.end() ? nullptr : &it->second;
-}
-std::string fmt_num(double x) {
-  std::ostringstream os;
-  os << x;
-  return os.str();
 }
 }  // namespace
 
@@ -101,9 +123,9 @@ std::string config_key_range(const std::string& key) {
   const Range* r = key_range(key);
   if (!r) return "";
   if (key == "seq_length") return "3 or 5";
-  std::string lo = r->lo_open ? "> " + fmt_num(r->lo) : ">= " + fmt_num(r->lo);
+  std::string lo = r->lo_open ? "> " + fmt_value(r->lo) : ">= " + fmt_value(r->lo);
   if (std::isinf(r->hi)) return lo;
-  return lo + " and " + (r->hi_open ? "< " : "<= ") + fmt_num(r->hi);
+  return lo + " and " + (r->hi_open ? "< " : "<= ") + fmt_value(r->hi);
 }
 
 // A number for `c` must be finite and inside its range; the error names the key, the source and
@@ -217,16 +239,38 @@ void TrainConfig::set(const std::string& key, const std::string& value, const st
   values_[c.name] = parse_value(c, value, source);
 }
 
+namespace {
+// The loss keys that default to the preset, each bound to its LossConfig member once (loss()
+// reads them, resolved() writes them back; "padding" is an enum and handled beside them).
+struct PresetKey {
+  const char* name;
+  double LossConfig::*num = nullptr;
+  bool LossConfig::*flag = nullptr;
+};
+const std::vector<PresetKey>& preset_keys() {
+  static const std::vector<PresetKey> k = {
+      {"photo_weight", &LossConfig::photo_weight},
+      {"smooth_weight", &LossConfig::smooth_weight},
+      {"smooth_decay", &LossConfig::smooth_decay},
+      {"mask_weight", &LossConfig::mask_weight},
+      {"smooth_on_depth", nullptr, &LossConfig::smooth_on_depth},
+      {"keep_out_of_view", nullptr, &LossConfig::keep_out_of_view},
+      {"ssim", nullptr, &LossConfig::ssim},
+      {"min_reprojection", nullptr, &LossConfig::min_reprojection},
+      {"automask", nullptr, &LossConfig::automask},
+      {"full_res_scales", nullptr, &LossConfig::full_res_scales},
+      {"edge_aware_smoothness", nullptr, &LossConfig::edge_aware_smoothness},
+  };
+  return k;
+}
+}  // namespace
+
 json TrainConfig::resolved() const {
   json r = values_;
   r["_comment"] = "resolved configuration: every key with its final value; 'data' is the absolute path of --data";
   LossConfig l = loss();
-  r["photo_weight"] = l.photo_weight;
-  r["smooth_weight"] = l.smooth_weight;
-  r["smooth_decay"] = l.smooth_decay;
-  r["smooth_on_depth"] = l.smooth_on_depth;
-  r["keep_out_of_view"] = l.keep_out_of_view;
-  r["mask_weight"] = l.mask_weight;
+  for (const PresetKey& k : preset_keys()) r[k.name] = k.num ? json(l.*k.num) : json(l.*k.flag);
+  r["padding"] = l.padding == Padding::Border ? "border" : "zeros";
   return r;
 }
 
@@ -240,22 +284,20 @@ bool TrainConfig::b(const std::string& key) const { return values_.at(find_key(k
 
 LossConfig TrainConfig::loss() const {
   LossConfig l = loss_preset(str("preset"));
-  auto num = [&](const char* k, double& dst) {
-    if (!values_.at(k).is_null()) dst = values_.at(k).get<double>();
-  };
-  auto flag = [&](const char* k, bool& dst) {
-    if (!values_.at(k).is_null()) dst = values_.at(k).get<bool>();
-  };
-  num("photo_weight", l.photo_weight);
-  num("smooth_weight", l.smooth_weight);
-  num("smooth_decay", l.smooth_decay);
-  num("mask_weight", l.mask_weight);
-  flag("smooth_on_depth", l.smooth_on_depth);
-  flag("keep_out_of_view", l.keep_out_of_view);
-  l.padding = str("padding") == "border" ? Padding::Border : Padding::Zeros;
+  for (const PresetKey& k : preset_keys()) {
+    const json& v = values_.at(k.name);
+    if (v.is_null()) continue;
+    if (k.num) l.*k.num = v.get<double>();
+    else l.*k.flag = v.get<bool>();
+  }
+  if (!values_.at("padding").is_null()) l.padding = str("padding") == "border" ? Padding::Border : Padding::Zeros;
+  l.automask_noise_seed = (uint64_t)i("seed");
   l.rotation = str("rotation") == "quat" ? RotationMode::Quat : RotationMode::Euler;
   SFM_CHECK(l.smooth_decay > 0, "config: smooth_decay must be > 0, got ", l.smooth_decay);
   SFM_CHECK(l.mask_weight >= 0, "config: mask_weight must be >= 0, got ", l.mask_weight);
+  SFM_CHECK(!(l.monodepth2_photometric() && l.mask_weight > 0), "config: mask_weight ", l.mask_weight,
+            " (the explainability mask) cannot be combined with ssim, min_reprojection, automask or "
+            "full_res_scales (Monodepth2's parts replace it): set mask_weight 0");
   return l;
 }
 
@@ -267,6 +309,64 @@ PoseExpNetConfig TrainConfig::pose_net() const {
   p.explainability = loss().mask_weight > 0;
   p.mask_mode = str("mask_mode") == "softmax" ? MaskMode::Softmax : MaskMode::Sigmoid;
   return p;
+}
+
+TrainOptions TrainConfig::options(int rank, int ranks) const {
+  SFM_CHECK(ranks >= 1 && rank >= 0 && rank < ranks, "config: rank ", rank, " of ", ranks, " is out of range");
+  TrainOptions o;
+  o.rank = rank;
+  o.ranks = ranks;
+  o.data = str("data");
+  o.device = str("device") == "cuda" ? Device::CUDA : Device::CPU;
+  o.conv_impl = parse_conv_impl(str("conv_impl"));
+  o.threads = (int)i("threads");
+  o.steps = i("steps");
+  o.batch = i("batch");
+  o.log_every = std::max<int64_t>(1, i("log_every"));
+  o.val_every = i("val_every");
+  o.val_batches = i("val_batches");
+  o.save_every = i("save_every");
+  o.plot_every = i("plot_every");
+  o.max_minutes = f("max_minutes");
+  o.tensorboard = b("tensorboard");
+  o.init_disp = str("init_disp");
+  o.init_pose = str("init_pose");
+
+  SfMLearnerOptions& m = o.learner;
+  m.device = o.device;
+  m.seed = (uint64_t)i("seed");
+  m.pose = pose_net();
+  m.loss = loss();
+  m.adam.lr = f("lr");
+  m.adam.beta1 = f("beta1");
+  m.adam.beta2 = f("beta2");
+  m.adam.weight_decay = f("weight_decay");
+
+  // The validation loader reads the same frames without shuffling or augmentation.
+  LoaderOptions& t = o.train_loader;
+  t.batch = (int)o.batch;
+  t.height = (int)i("height");
+  t.width = (int)i("width");
+  t.seq_length = (int)i("seq_length");
+  t.augment = b("augment");
+  t.flip = b("flip");
+  t.color_jitter = b("color_jitter");
+  t.shuffle = true;
+  t.in_memory = b("in_memory");
+  t.skip_bad = b("skip_bad");
+  t.workers = (int)i("workers");
+  t.seed = m.seed;
+  t.split = "train";
+  o.val_loader = t;
+  o.val_loader.augment = false;
+  o.val_loader.shuffle = false;
+  o.val_loader.split = "val";
+  for (LoaderOptions* l : {&o.train_loader, &o.val_loader}) {
+    l->batch = (int)(o.batch * ranks);
+    l->shard_rank = rank;
+    l->shard_count = ranks;
+  }
+  return o;
 }
 
 }  // namespace sfm

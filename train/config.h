@@ -9,8 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/sfm_loss.h"
+#include "engine/tensor.h"
 #include "models/posenet.h"
+#include "models/sfm_loss.h"
+#include "models/sfmlearner.h"
+#include "train/data/loader.h"
 
 namespace sfm {
 
@@ -21,6 +24,23 @@ const std::vector<ConfigKey>& train_config_keys();
 // The allowed range of a numeric key in words (">= 1", "> 0", ">= 0 and < 1", "3 or 5"); "" for
 // keys without one. Every number must also be finite.
 std::string config_key_range(const std::string& key);
+
+// The configuration as typed values: the one place where the string-keyed table becomes the
+// structs the trainer, the networks, the loss and the loaders take.
+struct TrainOptions {
+  std::string data;  // the formatted data set folder
+  int rank = 0, ranks = 1;  // this process of a data-parallel job
+  Device device = Device::CPU;
+  ConvImpl conv_impl = ConvImpl::Handwritten;
+  int threads = 0;  // CPU threads (0 = all)
+  int64_t steps = 0, batch = 0;  // batch: one rank's (the job's is batch * ranks)
+  int64_t log_every = 1, val_every = 0, val_batches = 0, save_every = 0, plot_every = 0;
+  double max_minutes = 0;  // 0 = no limit
+  bool tensorboard = true;
+  std::string init_disp, init_pose;  // weights to start from ("" = none)
+  SfMLearnerOptions learner;         // networks, loss, seed rule, Adam
+  LoaderOptions train_loader, val_loader;
+};
 
 class TrainConfig {
  public:
@@ -38,6 +58,9 @@ class TrainConfig {
 
   LossConfig loss() const;
   PoseExpNetConfig pose_net() const;
+  // rank of ranks: a data-parallel job's process (docs/training.md): `batch` stays the batch of
+  // one rank, the loaders get the global batch (batch * ranks) and this rank's share of it.
+  TrainOptions options(int rank = 0, int ranks = 1) const;
 
  private:
   nlohmann::json values_;  // key -> value (null = from the preset)

@@ -13,8 +13,11 @@
 
 #include "engine/adam.h"
 #include "engine/autograd.h"
+#include "engine/collective.h"
+#include "engine/collective_gradients.h"
 #include "engine/device_runtime.h"
 #include "engine/parallel.h"
+#include "engine/file_io.h"
 #include "engine/safetensors.h"
 #include "eval/colormap.h"
 #include "eval/depth_metrics.h"
@@ -23,10 +26,10 @@
 #include "models/posenet.h"
 #include "models/sfm_loss.h"
 #include "models/sfmlearner.h"
-#include "train/image_util.h"
-#include "train/loader.h"
-#include "train/plot.h"
-#include "train/tensorboard.h"
+#include "train/data/image_util.h"
+#include "train/data/loader.h"
+#include "train/log/plot.h"
+#include "train/log/tensorboard.h"
 
 namespace sfm {
 
@@ -40,42 +43,12 @@ static void on_signal(int) { g_stop = true; }
 void install_stop_signal_handlers() {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  // Under mpirun: Open MPI forwards SIGUSR1 sent to mpirun to every rank at once, while its
+  // SIGINT handling sends SIGTERM and then SIGKILL (docs/training.md).
+  if (world().size() > 1) std::signal(SIGUSR1, on_signal);
 }
 
 namespace {
-
-// The networks, loss and optimiser of this run, and the step (models/sfmlearner.h): the same
-// unit `sfm bench train` times.
-SfMLearnerOptions model_options(const TrainConfig& cfg, Device dev) {
-  SfMLearnerOptions o;
-  o.device = dev;
-  o.seed = (uint64_t)cfg.i("seed");
-  o.pose = cfg.pose_net();
-  o.loss = cfg.loss();
-  o.adam.lr = cfg.f("lr");
-  o.adam.beta1 = cfg.f("beta1");
-  o.adam.beta2 = cfg.f("beta2");
-  o.adam.weight_decay = cfg.f("weight_decay");
-  return o;
-}
-
-LoaderOptions loader_options(const TrainConfig& cfg, const std::string& split, bool train) {
-  LoaderOptions o;
-  o.batch = (int)cfg.i("batch");
-  o.height = (int)cfg.i("height");
-  o.width = (int)cfg.i("width");
-  o.seq_length = (int)cfg.i("seq_length");
-  o.augment = train && cfg.b("augment");
-  o.flip = cfg.b("flip");
-  o.color_jitter = cfg.b("color_jitter");
-  o.shuffle = train;
-  o.in_memory = cfg.b("in_memory");
-  o.skip_bad = cfg.b("skip_bad");
-  o.workers = (int)cfg.i("workers");
-  o.seed = (uint64_t)cfg.i("seed");
-  o.split = split;
-  return o;
-}
 
 void save_checkpoint(const std::string& dir, SfMLearner& n, const json& state) {
   std::string tmp = dir + ".tmp";
@@ -110,12 +83,14 @@ struct ValResult {
   int64_t batches = 0;
 };
 
-ValResult validate(const TrainConfig& cfg, SfMLearner& n, DataLoader& val, const LossConfig& lcfg, Device dev,
-                   TensorBoardWriter* tb, int64_t step) {
+// Data parallel: each rank scores its share of every validation batch; the sums are reduced
+// over the ranks (comm), so every rank ends with the metrics of the whole batches.
+ValResult validate(const TrainOptions& o, SfMLearner& n, DataLoader& val, const LossConfig& lcfg, Device dev,
+                   TensorBoardWriter* tb, int64_t step, Collective& comm) {
   NoGradGuard ng;
   ValResult r;
-  int64_t batches = cfg.i("val_batches");
-  int64_t available = (int64_t)(val.size() / std::max<int64_t>(1, cfg.i("batch")));
+  int64_t batches = o.val_batches;
+  int64_t available = (int64_t)(val.size() / std::max<int64_t>(1, o.batch * comm.size()));
   if (batches <= 0 || batches > available) batches = std::max<int64_t>(1, available);
   eval::DepthMetricsAccumulator acc;
   std::vector<double> ates;
@@ -162,13 +137,45 @@ ValResult validate(const TrainConfig& cfg, SfMLearner& n, DataLoader& val, const
     }
   }
   r.batches = batches;
+  const int ranks = comm.size();
+  double ate_sum = 0;
+  for (double a : ates) ate_sum += a;
+  if (ranks > 1) {  // sums over the ranks; each rank's loss is the mean over its share
+    std::vector<double> v{r.loss, r.photometric, (double)r.has_depth, (double)r.has_pose, (double)acc.images,
+                          (double)acc.skipped, (double)acc.valid_pixels, acc.sum.abs_rel, acc.sum.sq_rel, acc.sum.rmse,
+                          acc.sum.rmse_log, acc.sum.a1, acc.sum.a2, acc.sum.a3, acc.sum.scale, (double)ates.size(), ate_sum};
+    comm.all_reduce_sum(v.data(), v.size());
+    r.loss = v[0] / ranks;
+    r.photometric = v[1] / ranks;
+    r.has_depth = v[2] > 0;
+    r.has_pose = v[3] > 0;
+    acc.images = (int64_t)v[4];
+    acc.skipped = (int64_t)v[5];
+    acc.valid_pixels = (int64_t)v[6];
+    acc.sum.abs_rel = v[7];
+    acc.sum.sq_rel = v[8];
+    acc.sum.rmse = v[9];
+    acc.sum.rmse_log = v[10];
+    acc.sum.a1 = v[11];
+    acc.sum.a2 = v[12];
+    acc.sum.a3 = v[13];
+    acc.sum.scale = v[14];
+    ate_sum = v[16];
+    const double count = v[15];
+    if (count > 0) {
+      const double m = ate_sum / count;
+      double dev2 = 0;
+      for (double a : ates) dev2 += (a - m) * (a - m);
+      comm.all_reduce_sum(&dev2, 1);
+      r.ate_mean = m;
+      r.ate_std = std::sqrt(dev2 / count);
+    }
+  }
   r.loss /= (double)batches;
   r.photometric /= (double)batches;
   r.depth = acc.mean();
-  if (!ates.empty()) {
-    double m = 0, v = 0;
-    for (double a : ates) m += a;
-    m /= (double)ates.size();
+  if (ranks == 1 && !ates.empty()) {
+    double m = ate_sum / (double)ates.size(), v = 0;
     for (double a : ates) v += (a - m) * (a - m);
     r.ate_mean = m;
     r.ate_std = std::sqrt(v / (double)ates.size());
@@ -269,33 +276,43 @@ void check_run_folder(const std::string& run_dir, bool resume, bool overwrite) {
   }
 }
 
-TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resume) {
+TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resume, const TrainHooks& hooks) {
   g_stop = false;
   TrainResult res;
-  const std::string data = cfg.str("data");
+  // Data parallel (docs/training.md): `ranks` processes, each with `batch` snippets of every
+  // global batch of batch*ranks; rank 0 (`lead`) alone writes the run folder and prints.
+  Collective& comm = world();
+  const int ranks = comm.size(), rank = comm.rank();
+  const bool lead = rank == 0;
+  const TrainOptions o = cfg.options(rank, ranks);
+  const std::string& data = o.data;
   SFM_CHECK(!data.empty(), "sfm train: no data set given (--data DIR)");
-  Device dev = cfg.str("device") == "cuda" ? Device::CUDA : Device::CPU;
+  const Device dev = o.device;
   if (dev == Device::CUDA) {
+    use_local_rank_cuda_device();
     SFM_CHECK(cuda_available(), "sfm train: --device cuda but no CUDA device is available");
-    set_conv_impl(parse_conv_impl(cfg.str("conv_impl")));
+    set_conv_impl(o.conv_impl);
   }
-  if (cfg.i("threads") > 0) set_cpu_threads((int)cfg.i("threads"));
-  fs::create_directories(run_dir + "/checkpoints");
-  write_file_atomic(run_dir + "/config.json", cfg.resolved().dump(2) + "\n");
+  if (o.threads > 0) set_cpu_threads(o.threads);
+  if (lead) {
+    fs::create_directories(run_dir + "/checkpoints");
+    write_file_atomic(run_dir + "/config.json", cfg.resolved().dump(2) + "\n");
+  }
 
-  SfMLearner n(model_options(cfg, dev));
+  SfMLearner n(o.learner);
   const LossConfig& lcfg = n.loss_config();
   const AdamOptions& ao = n.options().adam;
-  if (!cfg.str("init_disp").empty()) n.dispnet().load(weights_file(cfg.str("init_disp"), "dispnet.safetensors"));
-  if (!cfg.str("init_pose").empty()) n.posenet().load(weights_file(cfg.str("init_pose"), "posenet.safetensors"));
+  if (!o.init_disp.empty()) n.dispnet().load(weights_file(o.init_disp, "dispnet.safetensors"));
+  if (!o.init_pose.empty()) n.posenet().load(weights_file(o.init_pose, "posenet.safetensors"));
 
-  DataLoader loader(data, loader_options(cfg, "train", true));
-  SFM_CHECK((int64_t)loader.size() >= cfg.i("batch"), "sfm train: batch ", cfg.i("batch"), " is larger than the ",
+  const int64_t global_batch = o.batch * ranks;
+  DataLoader loader(data, o.train_loader);
+  SFM_CHECK((int64_t)loader.size() >= o.batch, "sfm train: batch ", o.batch, " is larger than the ",
             loader.size(), " snippets of ", data, "/train.txt (use --batch ", loader.size(), " or less)");
   std::unique_ptr<DataLoader> val;
   std::string val_start;  // every validation sees the same batches
-  if (cfg.i("val_every") > 0) {
-    val = std::make_unique<DataLoader>(data, loader_options(cfg, "val", false));
+  if (o.val_every > 0) {
+    val = std::make_unique<DataLoader>(data, o.val_loader);
     val_start = val->state();
   }
 
@@ -315,7 +332,8 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
     step = st.step;
     loader.set_state(st.loader);
     if (st.has_best) best = st.best;
-    if (from != latest) fs::rename(from, latest);  // put it back where a later --resume looks
+    comm.barrier();  // every rank has read the checkpoint before rank 0 moves it
+    if (lead && from != latest) fs::rename(from, latest);  // put it back where a later --resume looks
     have_checkpoint = true;
   }
   res.start_step = step;
@@ -325,7 +343,7 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   };
 
   std::unique_ptr<TensorBoardWriter> tb;
-  if (cfg.b("tensorboard")) {
+  if (o.tensorboard && lead) {
     tb = std::make_unique<TensorBoardWriter>(run_dir);
     // Steps after the checkpoint are about to be trained again: TensorBoard drops the old points
     // of steps > `step` from the earlier event files when it reads this START marker.
@@ -333,26 +351,41 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   }
   // metrics.jsonl: on resume, keep only the rows up to the checkpoint's step (a run killed after
   // its last save logged steps that are now repeated).
-  if (resume) truncate_metrics_after(run_dir + "/metrics.jsonl", step);
-  std::ofstream metrics(run_dir + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
-  SFM_CHECK(metrics.good(), run_dir, "/metrics.jsonl: cannot open for writing");
+  if (resume && lead) truncate_metrics_after(run_dir + "/metrics.jsonl", step);
+  std::ofstream metrics;
+  if (lead) {
+    metrics.open(run_dir + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
+    SFM_CHECK(metrics.good(), run_dir, "/metrics.jsonl: cannot open for writing");
+  }
   Series curve_total{"total loss", {}, {}}, curve_photo{"photometric", {}, {}}, curve_val{"validation loss", {}, {}};
 
-  const int64_t steps = cfg.i("steps"), log_every = std::max<int64_t>(1, cfg.i("log_every"));
-  const int64_t B = cfg.i("batch");
-  const double max_minutes = cfg.f("max_minutes");
-  const bool tty = isatty(fileno(stdout));
+  const int64_t steps = o.steps, log_every = o.log_every;
+  const int64_t B = global_batch;  // images per step of the whole job
+  const double max_minutes = o.max_minutes;
+  const bool tty = lead && isatty(fileno(stdout));
   auto t_start = Clock::now();
   auto t_window = t_start;
   int64_t window_steps = 0;
-  double window_wait = 0;
+  double window_wait = 0, window_reduce = 0;
+  // The gradients' all-reduce: on the devices (NCCL) for CUDA runs where the build has it.
+  std::unique_ptr<GradientAverager> averager;
+  if (ranks > 1) averager = std::make_unique<GradientAverager>(dev == Device::CUDA ? device_world() : comm);
 
   while (step < steps) {
-    if (g_stop) {
+    // A stop (signal, time budget) on any rank stops every rank before the same step.
+    bool stop_now = g_stop;
+    bool time_now = max_minutes > 0 && std::chrono::duration<double>(Clock::now() - t_start).count() > max_minutes * 60;
+    if (ranks > 1) {
+      double f[2] = {stop_now ? 1.0 : 0.0, time_now ? 1.0 : 0.0};
+      comm.all_reduce_sum(f, 2);
+      stop_now = f[0] > 0;
+      time_now = f[1] > 0;
+    }
+    if (stop_now) {
       res.interrupted = true;
       break;
     }
-    if (max_minutes > 0 && std::chrono::duration<double>(Clock::now() - t_start).count() > max_minutes * 60) {
+    if (time_now) {
       res.out_of_time = true;
       break;
     }
@@ -360,38 +393,95 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
     Batch b = loader.next();
     window_wait += std::chrono::duration<double>(Clock::now() - t0).count();
     Tensor tgt = b.tgt.to(dev), srcs = b.srcs.to(dev), K = b.K.to(dev);
-    if (step == cfg.i("inject_nan_at")) {
+    if (hooks.inject_nan_at_step && step == *hooks.inject_nan_at_step) {
       Tensor t = tgt.cpu().clone();
       t.data<float>()[0] = std::nanf("");
       tgt = t.to(dev);
     }
     // One step: forward, loss, and (when the loss is finite) backward and Adam; a bad batch
     // throws before anything is updated, a non-finite loss updates nothing.
+    // With several ranks: they agree after the loss whether every one is finite (all update or
+    // none does), then average the gradients before Adam.
+    StepControl ctl;
+    bool agreed = false;
+    if (ranks > 1) {
+      ctl.all_finite = [&](bool ok) {
+        double bad = ok ? 0.0 : 1.0;
+        comm.all_reduce_sum(&bad, 1);
+        agreed = true;
+        return bad == 0;
+      };
+      ctl.average_gradients = [&](const std::vector<Tensor>& params) {
+        averager->average(params);
+        window_reduce += averager->last_seconds();
+      };
+    }
     StepLosses lt;
     try {
-      lt = n.step(SfMBatch{tgt, srcs, K, SfMBatch::Range::Normalized});
+      lt = n.step(SfMBatch{tgt, srcs, K, SfMBatch::Range::Normalized}, ctl);
     } catch (const Error& e) {
       res.failed = true;
       res.failure = std::string("step ") + std::to_string(step) + ": " + e.what();
+      if (ranks > 1) {
+        if (agreed)  // the others are past the agreement: the job cannot stop in step
+          comm.abort(1, "sfm train: rank " + std::to_string(rank) + " of " + std::to_string(ranks) + ": " + res.failure);
+        ctl.all_finite(false);  // the agreement the other ranks wait for inside their step
+      }
     }
     double total = res.failed ? NAN : lt.total_value();
     if (!res.failed && !std::isfinite(total)) {
       res.failed = true;
       res.failure = "step " + std::to_string(step) + ": non-finite loss";
     }
+    double photo = 0, smooth = 0, expl = 0;
+    if (lt.total.defined()) {
+      photo = lt.photometric_value();
+      smooth = lt.smoothness_value();
+      expl = lt.explainability_value();
+    }
+    std::vector<std::string> failed_ids = b.ids;
+    if (ranks > 1) {
+      // The job's losses (the mean over the ranks of each rank's mean over its share) and which
+      // ranks failed; the first failing rank tells the others why.
+      std::vector<double> v(4 + ranks, 0.0);
+      if (lt.total.defined()) v = {total, photo, smooth, expl};
+      v.resize(4 + ranks, 0.0);
+      v[4 + rank] = res.failed ? 1.0 : 0.0;
+      comm.all_reduce_sum(v.data(), v.size());
+      total = v[0] / ranks;
+      photo = v[1] / ranks;
+      smooth = v[2] / ranks;
+      expl = v[3] / ranks;
+      int first_failed = -1, failed_count = 0;
+      for (int r = ranks - 1; r >= 0; --r)
+        if (v[4 + r] > 0) first_failed = r, ++failed_count;
+      if (first_failed >= 0) {
+        std::string why = broadcast_string(comm, res.failure, first_failed);
+        std::string ids;
+        for (const auto& id : b.ids) ids += id + "\n";
+        ids = broadcast_string(comm, ids, first_failed);
+        failed_ids.clear();
+        for (size_t p = 0, q; (q = ids.find('\n', p)) != std::string::npos; p = q + 1) failed_ids.push_back(ids.substr(p, q - p));
+        res.failed = true;
+        res.failure = "rank " + std::to_string(first_failed) + " of " + std::to_string(ranks) + ": " + why +
+                      (failed_count > 1 ? " (and " + std::to_string(failed_count - 1) + " other rank(s))" : "");
+      }
+    }
     if (res.failed) {
-      json fj{{"step", step},
-              {"error", res.failure},
-              {"batch", b.ids},
-              {"last_good_checkpoint", have_checkpoint ? json(latest) : json()}};
-      if (lt.total.defined())
-        fj["loss"] = {{"total", total}, {"photometric", lt.photometric_value()}, {"smoothness", lt.smoothness_value()},
-                      {"explainability", lt.explainability_value()}};
-      write_file_atomic(run_dir + "/failure.json", fj.dump(2) + "\n");
-      std::fprintf(stderr, "\nsfm train: stopping: %s (details in %s/failure.json; %s)\n", res.failure.c_str(),
-                   run_dir.c_str(),
-                   have_checkpoint ? ("last good checkpoint kept in " + latest).c_str()
-                                   : "no checkpoint was written before the failure");
+      if (lead) {
+        json fj{{"step", step},
+                {"error", res.failure},
+                {"batch", failed_ids},
+                {"last_good_checkpoint", have_checkpoint ? json(latest) : json()}};
+        if (ranks > 1) fj["ranks"] = ranks;
+        if (lt.total.defined())
+          fj["loss"] = {{"total", total}, {"photometric", photo}, {"smoothness", smooth}, {"explainability", expl}};
+        write_file_atomic(run_dir + "/failure.json", fj.dump(2) + "\n");
+        std::fprintf(stderr, "\nsfm train: stopping: %s (details in %s/failure.json; %s)\n", res.failure.c_str(),
+                     run_dir.c_str(),
+                     have_checkpoint ? ("last good checkpoint kept in " + latest).c_str()
+                                     : "no checkpoint was written before the failure");
+      }
       break;
     }
     SFM_CHECK(lt.updated, "sfm train: step ", step, " did not update the weights");  // finite loss: always updated
@@ -407,14 +497,18 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
       json m{{"step", step},
              {"split", "train"},
              {"loss", total},
-             {"photometric", lt.photometric_value()},
-             {"smoothness", lt.smoothness_value()},
-             {"explainability", lt.explainability_value()},
+             {"photometric", photo},
+             {"smoothness", smooth},
+             {"explainability", expl},
              {"lr", ao.lr},
              {"images_per_s", ips},
              {"data_wait_fraction", wait_frac},
              {"elapsed_s", std::chrono::duration<double>(Clock::now() - t_start).count()}};
-      metrics << m.dump() << "\n" << std::flush;
+      if (ranks > 1) {
+        m["ranks"] = ranks;
+        m["allreduce_fraction"] = dt > 0 ? window_reduce / dt : 0;  // rank 0's gradient averaging share
+      }
+      if (lead) metrics << m.dump() << "\n" << std::flush;
       if (tb) {
         tb->add_scalar("train/loss", total, step);
         tb->add_scalar("train/photometric", m["photometric"].get<double>(), step);
@@ -435,7 +529,7 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
         std::printf("\r[%s%s] %lld/%lld loss %.4f  %.1f img/s  ETA %s   ", std::string(filled, '#').c_str(),
                     std::string(width - filled, '.').c_str(), (long long)step, (long long)steps, total, ips,
                     fmt_eta(eta).c_str());
-      } else {
+      } else if (lead) {
         std::printf("step %lld/%lld loss %.4f photometric %.4f smoothness %.4f %.1f img/s data-wait %.0f%% ETA %s\n",
                     (long long)step, (long long)steps, total, m["photometric"].get<double>(),
                     m["smoothness"].get<double>(), ips, 100 * wait_frac, fmt_eta(eta).c_str());
@@ -444,13 +538,14 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
       t_window = Clock::now();
       window_steps = 0;
       window_wait = 0;
+      window_reduce = 0;
     }
-    if (cfg.i("plot_every") > 0 && (step % cfg.i("plot_every") == 0 || step == steps) && curve_total.x.size() > 1)
+    if (lead && o.plot_every > 0 && (step % o.plot_every == 0 || step == steps) && curve_total.x.size() > 1)
       plot_curves(run_dir + "/loss_curve.png", {curve_total, curve_photo, curve_val}, "training loss", "step");
 
-    if (val && (step % cfg.i("val_every") == 0 || step == steps)) {
+    if (val && (step % o.val_every == 0 || step == steps)) {
       val->set_state(val_start);
-      ValResult v = validate(cfg, n, *val, lcfg, dev, tb.get(), step);
+      ValResult v = validate(o, n, *val, lcfg, dev, tb.get(), step, comm);
       json vm{{"step", step}, {"split", "val"}, {"loss", v.loss}, {"photometric", v.photometric}};
       if (v.has_depth) {
         auto names = eval::depth_metric_names();
@@ -461,7 +556,7 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
         vm["ate_mean"] = v.ate_mean;
         vm["ate_std"] = v.ate_std;
       }
-      metrics << vm.dump() << "\n" << std::flush;
+      if (lead) metrics << vm.dump() << "\n" << std::flush;
       if (tb) {
         tb->add_scalar("val/loss", v.loss, step);
         if (v.has_depth) tb->add_scalar("val/abs_rel", v.depth.abs_rel, step);
@@ -471,24 +566,27 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
       curve_val.y.push_back(v.loss);
       double score = v.has_depth ? v.depth.abs_rel : v.loss;
       if (tty) std::printf("\n");
-      std::printf("validation @%lld: loss %.4f%s\n", (long long)step, v.loss,
-                  v.has_depth ? (" abs_rel " + std::to_string(v.depth.abs_rel)).c_str() : "");
-      if (score < best) {
+      if (lead)
+        std::printf("validation @%lld: loss %.4f%s\n", (long long)step, v.loss,
+                    v.has_depth ? (" abs_rel " + std::to_string(v.depth.abs_rel)).c_str() : "");
+      if (score < best) {  // the same reduced score on every rank
         best = score;
-        save_checkpoint(best_dir, n, state_json());
+        if (lead) save_checkpoint(best_dir, n, state_json());
       }
     }
-    if (cfg.i("save_every") > 0 && step % cfg.i("save_every") == 0) {
-      save_checkpoint(latest, n, state_json());
+    if (o.save_every > 0 && step % o.save_every == 0) {
+      if (lead) save_checkpoint(latest, n, state_json());
       have_checkpoint = true;
     }
   }
   if (tty) std::printf("\n");
-  if (!res.failed) save_checkpoint(latest, n, state_json());
-  if (res.interrupted || res.out_of_time) std::printf("stopped at step %lld; saved %s\n", (long long)step, latest.c_str());
-  if (curve_total.x.size() > 1)
+  if (!res.failed && lead) save_checkpoint(latest, n, state_json());
+  if (lead && (res.interrupted || res.out_of_time))
+    std::printf("stopped at step %lld; saved %s\n", (long long)step, latest.c_str());
+  if (lead && curve_total.x.size() > 1)
     plot_curves(run_dir + "/loss_curve.png", {curve_total, curve_photo, curve_val}, "training loss", "step");
   if (tb) tb->flush();
+  if (ranks > 1) comm.barrier();  // no rank leaves before rank 0 has written the run folder
   res.end_step = step;
   res.best_score = best;
   return res;

@@ -10,6 +10,8 @@
 //   checkpoints/best/        state.json (step, loader and RNG state, best score); each folder
 //                            is written beside and swapped in by rename
 //   failure.json             written when a run stops on a non-finite loss or a bad batch
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "train/config.h"
@@ -27,10 +29,15 @@ struct TrainResult {
   double best_score = 0;  // abs rel (with depth ground truth) or validation loss
 };
 
+// Test hooks: faults a test plants in a run. Not configuration (no key, no file, no flag).
+struct TrainHooks {
+  std::optional<int64_t> inject_nan_at_step;  // a NaN in the target image of this step's batch
+};
+
 // Trains into run_dir. With resume, continues from run_dir/checkpoints/latest (weights,
 // optimiser, step, data order, RNG): on the CPU the result is bit-identical to an
 // uninterrupted run. cfg must already hold the run folder's config when resuming.
-TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resume);
+TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resume, const TrainHooks& hooks = {});
 
 // The run-folder rules of `sfm train --out RUN` (docs/training.md, "The run folder"): without
 // resume or overwrite, a folder that already holds a run (config.json, metrics.jsonl or
@@ -51,7 +58,8 @@ ResumeState read_resume_state(const std::string& state_json_path);
 // Rewrites metrics.jsonl without the rows of steps > `step` (and lines cut short by a kill).
 void truncate_metrics_after(const std::string& metrics_path, int64_t step);
 
-// Installs SIGINT/SIGTERM handlers that ask the running training loop to save and stop.
+// Installs SIGINT/SIGTERM handlers (and SIGUSR1 in a job of several ranks) that ask the
+// running training loop to save and stop.
 void install_stop_signal_handlers();
 // Asks the running loop to stop (what the signal handlers call).
 void request_training_stop();

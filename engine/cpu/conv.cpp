@@ -513,9 +513,19 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, Activ
 
 // --------------------------------------------------------------------------------- backward
 template <class T>
-void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw) {
-  if (dw) conv_backward_weight(g, x, dy, dw);
-  if (dx) conv_backward_data(g, w, dy, dx);
+void conv2d_backward_data(const ConvGeom& g, const T* w, const T* dy, T* dx) {
+  conv_backward_data(g, w, dy, dx);
+}
+
+template <class T>
+void conv2d_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
+  conv_backward_weight(g, x, dy, dw);
+}
+
+template <class T>
+void conv_transpose2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, Activation act, T* y) {
+  conv_backward_data(g, w, x, y);
+  bias_activation_inplace(y, b, g.N, g.C, g.H * g.W, act);
 }
 
 // --------------------------------------------------------------------------------- epilogues
@@ -549,7 +559,9 @@ void channel_sum(const T* g, int64_t N, int64_t C, int64_t P, T* db) {
 
 #define SFM_CONV_INSTANTIATE(T)                                                                       \
   template void conv2d_forward<T>(const ConvGeom&, const T*, const T*, const T*, Activation, T*);     \
-  template void conv2d_backward<T>(const ConvGeom&, const T*, const T*, const T*, T*, T*);            \
+  template void conv2d_backward_data<T>(const ConvGeom&, const T*, const T*, T*);                     \
+  template void conv2d_backward_weight<T>(const ConvGeom&, const T*, const T*, T*);                   \
+  template void conv_transpose2d_forward<T>(const ConvGeom&, const T*, const T*, const T*, Activation, T*); \
   template void bias_activation_inplace<T>(T*, const T*, int64_t, int64_t, int64_t, Activation);      \
   template void activation_backward<T>(const T*, const T*, T*, int64_t, Activation);                  \
   template void channel_sum<T>(const T*, int64_t, int64_t, int64_t, T*);

@@ -16,14 +16,27 @@
 
 namespace sfm::cpu {
 
-// y = act(conv(x, w) + b). b may be null.
+// The same functions, in the same argument order, as the CUDA launchers of kernels/conv.h
+// (which take the implementation choice first): engine/ops_conv.cpp calls either through
+// SFM_BACKEND_CALL_CONV.
+
+// y [N,O,Ho,Wo] = act(conv(x, w) + b). b may be null.
 template <class T>
 void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, Activation act, T* y);
 
-// The gradients of conv(x, w) for the output gradient dy (already through the activation):
-// dx (overwritten) when dx != null, dw (overwritten) when dw != null; x is read only for dw.
+// dx [N,C,H,W] (overwritten) of conv(x, w) for the output gradient dy [N,O,Ho,Wo] (already
+// through the activation).
 template <class T>
-void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw);
+void conv2d_backward_data(const ConvGeom& g, const T* w, const T* dy, T* dx);
+
+// dw [O,C,k,k] (overwritten) of conv(x, w) for the output gradient dy.
+template <class T>
+void conv2d_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw);
+
+// The transposed convolution of g (the adjoint of g's convolution): x [N,O,Ho,Wo] with the
+// weight w [O,C,k,k] (its IOHW) -> y [N,C,H,W] = act(backward_data(x) + b), b [C] or null.
+template <class T>
+void conv_transpose2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, Activation act, T* y);
 
 // y[n,c,:] = act(y[n,c,:] + b[c]) in place over planes of P pixels; b may be null.
 template <class T>

@@ -1,7 +1,7 @@
 #pragma once
 // Per-element math of the convolution family, shared by the CPU loops (engine/cpu/conv.cpp)
-// and the CUDA kernels: output sizes, the im2col source coordinate, the fused epilogue
-// (bias + activation) and the activation's gradient from the saved output.
+// and the CUDA kernels: the im2col source coordinate, the fused epilogue (bias + activation)
+// and the activation's gradient from the saved output. (Output sizes: ConvGeom, engine/op_types.h.)
 #include <cstdint>
 
 #include "engine/hd.h"
@@ -9,15 +9,6 @@
 #include "engine/op_types.h"
 
 namespace sfm::math {
-
-// Output size of a convolution along one axis: (n + 2p - k) / s + 1 (< 1 when n + 2p < k).
-SFM_HD int64_t conv_out_size(int64_t n, int k, int s, int p) {
-  return n + 2 * p < k ? 0 : (n + 2 * p - k) / s + 1;
-}
-// Output size of a transposed convolution: (n - 1) s - 2p + k + output_padding.
-SFM_HD int64_t conv_transpose_out_size(int64_t n, int k, int s, int p, int op) {
-  return (n - 1) * s - 2 * p + k + op;
-}
 
 // Input coordinate read by kernel tap t at output coordinate o (may lie in the padding,
 // outside [0, n)).

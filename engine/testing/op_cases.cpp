@@ -23,6 +23,8 @@
 //     difference is exact in float32 (a zero is an exact zero on both sides, where both take
 //     d|e|/de = 0).
 #include "engine/testing/op_cases.h"
+#include "engine/testing/op_cases_min_reprojection.h"
+#include "engine/testing/op_cases_smooth_upsample.h"
 
 #include <algorithm>
 #include <cmath>
@@ -66,10 +68,17 @@ const char* tol_class_name(TolClass c) {
 Tensor CaseContext::in(const CaseInputs& inputs, const std::string& name, bool requires_grad) const {
   auto it = inputs.find(name);
   SFM_CHECK(it != inputs.end(), "op case: no input named '", name, "'");
-  Tensor t = it->second.clone();
-  if (dtype != t.dtype()) t = t.to(dtype);
-  if (device != t.device()) t = t.to(device);
-  if (requires_grad) t.set_requires_grad(true);
+  Tensor t;
+  if (share_inputs && it->second.dtype() == dtype && it->second.device() == device) {
+    t = it->second;
+    t.set_grad(Tensor());   // a timed repetition starts without the previous one's gradient
+    t.set_requires_grad(false);
+  } else {
+    t = it->second.clone();
+    if (dtype != t.dtype()) t = t.to(dtype);
+    if (device != t.device()) t = t.to(device);
+  }
+  if (requires_grad && !forward_only) t.set_requires_grad(true);
   return t;
 }
 
@@ -127,8 +136,8 @@ struct Table {
   std::vector<OpCase> rows;
   std::string dev_impl() const { return dev == Device::CUDA ? "cuda" : "cpu"; }
 
-  void add(const std::string& family, const std::string& op, ShapeClass sc, const std::string& shape, bool quick,
-           std::function<CaseInputs(uint64_t)> make, std::function<std::vector<CaseTensor>(const CaseInputs&, const CaseContext&)> run) {
+  OpCase& add(const std::string& family, const std::string& op, ShapeClass sc, const std::string& shape, bool quick,
+              std::function<CaseInputs(uint64_t)> make, std::function<std::vector<CaseTensor>(const CaseInputs&, const CaseContext&)> run) {
     OpCase c;
     c.family = family;
     c.op = op;
@@ -141,8 +150,19 @@ struct Table {
     c.make_inputs = std::move(make);
     c.run = std::move(run);
     rows.push_back(std::move(c));
+    return rows.back();
   }
 };
+
+// A row's tensor roles (see OpCase) and its cost: `moved` float32 elements (every tensor the
+// forward and backward read or write, once) and `flops`.
+void set_roles(OpCase& r, std::vector<ForwardOutput> fwd, std::vector<GradientOf> grads, double moved, double flops = 0) {
+  r.forward = std::move(fwd);
+  r.gradients = std::move(grads);
+  r.bytes = 4 * moved;
+  r.flops = flops;
+}
+double numel_of(const Shape& s) { return (double)s.numel(); }
 
 // ================================================================== convolution
 struct ConvSpec {
@@ -297,18 +317,31 @@ std::vector<ConvSpec> sfmlearner_convs(int64_t N, int64_t H, int64_t W) {
   return L;
 }
 
+// Roles and cost of a convolution row: forward, backward-data and backward-weight are each
+// 2 C k^2 O flops per input (transposed) or output (direct) pixel; x, w, b, y and their
+// gradients (g included) each moved once.
+void set_conv_roles(OpCase& r, const ConvSpec& c) {
+  const int64_t Ho = c.transposed ? (c.H - 1) * c.s - 2 * c.p + c.k + c.op : out_size(c.H, c.k, c.s, c.p);
+  const int64_t Wo = c.transposed ? (c.W - 1) * c.s - 2 * c.p + c.k + c.op : out_size(c.W, c.k, c.s, c.p);
+  const double x = (double)(c.N * c.C * c.H * c.W), w = (double)(c.O * c.C * c.k * c.k), y = (double)(c.N * c.O * Ho * Wo);
+  const double pixels = c.transposed ? (double)(c.N * c.H * c.W) : (double)(c.N * Ho * Wo);
+  set_roles(r, {{"y", "g"}}, {{"grad x", "x"}, {"grad w", "w"}, {"grad b", "b"}}, 2 * (x + w + (double)c.O + y),
+            3 * 2 * pixels * (double)(c.C * c.k * c.k * c.O));
+}
+
 void add_conv(Table& t, const ConvSpec& c, ShapeClass sc, bool quick) {
   const std::string op = c.transposed ? "conv_transpose2d" : "conv2d", shape = conv_desc(c);
   auto make = [c](uint64_t seed) { return conv_inputs(c, seed); };
   auto run = [c](const CaseInputs& in, const CaseContext& ctx) { return conv_run(c, in, ctx); };
   if (t.dev == Device::CPU) {
-    t.add("conv", op, sc, shape, quick, make, run);
-    t.rows.back().impl = "im2col+eigen";
+    OpCase& r = t.add("conv", op, sc, shape, quick, make, run);
+    r.impl = "im2col+eigen";
+    set_conv_roles(r, c);
     return;
   }
   for (ConvImpl impl : {ConvImpl::Handwritten, ConvImpl::HandwrittenTF32, ConvImpl::CuDNN, ConvImpl::CuBLAS}) {
-    t.add("conv", op, sc, shape, quick, make, run);
-    OpCase& r = t.rows.back();
+    OpCase& r = t.add("conv", op, sc, shape, quick, make, run);
+    set_conv_roles(r, c);
     r.impl = conv_impl_name(impl);
     if (impl == ConvImpl::HandwrittenTF32)
       r.unavailable = [] {
@@ -326,6 +359,10 @@ void add_conv(Table& t, const ConvSpec& c, ShapeClass sc, bool quick) {
         return std::string("the build has no cuDNN (SFM_WITH_CUDNN off)");
 #endif
       };
+#if SFM_EMULATED_CUDA
+    if (impl == ConvImpl::CuDNN || impl == ConvImpl::CuBLAS)  // no host emulation of the libraries
+      r.unavailable = [] { return std::string("not in the emulated build (cuBLAS and cuDNN have no host emulation)"); };
+#endif
   }
 }
 
@@ -427,7 +464,11 @@ void add_elementwise(Table& t, Rng& shape_rng) {
         if (e.binary) out.push_back({"grad b", b.grad(), TolClass::Elementwise});
         return out;
       };
-      t.add("elementwise", e.op, sh.sc, shape_str(s), sh.quick, make, run);
+      OpCase& r = t.add("elementwise", e.op, sh.sc, shape_str(s), sh.quick, make, run);
+      if (e.binary)
+        set_roles(r, {{"y", "g"}}, {{"grad a", "a"}, {"grad b", "b"}}, 6 * numel_of(s));  // a, b, y, g, grad a, grad b
+      else
+        set_roles(r, {{"y", "g"}}, {{"grad a", "a"}}, 4 * numel_of(s));  // a, y, g, grad a
     }
 }
 
@@ -468,7 +509,14 @@ void add_shape_ops(Table& t) {
       for (size_t i = 0; i < xs.size(); ++i) out.push_back({"grad x" + std::to_string(i), xs[i].grad(), TolClass::Exact});
       return out;
     };
-    t.add("shape", "concat_channels", c.sc, os.str(), c.quick, make, run);
+    OpCase& r = t.add("shape", "concat_channels", c.sc, os.str(), c.quick, make, run);
+    std::vector<GradientOf> grads;
+    int64_t total = 0;
+    for (size_t i = 0; i < c.cs.size(); ++i) {
+      grads.push_back({"grad x" + std::to_string(i), "x" + std::to_string(i)});
+      total += c.cs[i];
+    }
+    set_roles(r, {{"y", "g"}}, grads, 4 * (double)(c.N * total * c.H * c.W));  // the inputs, y, g, their gradients
   }
   struct Sl {
     Shape s;
@@ -493,24 +541,28 @@ void add_shape_ops(Table& t) {
     sl << shape_str(c.s) << " channels " << c.c0 << ".." << c.c1;
     cr << shape_str(c.s) << " -> " << c.h << "x" << c.w;
     rs << shape_str(c.s) << " -> " << shape_str({c.s[0] * c.s[1], c.s[2] * c.s[3]});
-    t.add("shape", "slice_channels", c.sc, sl.str(), c.quick, make, [c](const CaseInputs& in, const CaseContext& ctx) {
+    const double n = numel_of(c.s);
+    OpCase& slice_row = t.add("shape", "slice_channels", c.sc, sl.str(), c.quick, make, [c](const CaseInputs& in, const CaseContext& ctx) {
       Tensor x = ctx.in(in, "x", true);
       Tensor y = slice_channels(x, c.c0, c.c1);
       y.backward(ctx.in(in, "g slice"));
       return std::vector<CaseTensor>{{"y", y.detach(), TolClass::Exact}, {"grad x", x.grad(), TolClass::Exact}};
     });
-    t.add("shape", "crop", c.sc, cr.str(), c.quick, make, [c](const CaseInputs& in, const CaseContext& ctx) {
+    set_roles(slice_row, {{"y", "g slice"}}, {{"grad x", "x"}}, 2 * n + 2 * (double)(c.s[0] * (c.c1 - c.c0) * c.s[2] * c.s[3]));
+    OpCase& crop_row = t.add("shape", "crop", c.sc, cr.str(), c.quick, make, [c](const CaseInputs& in, const CaseContext& ctx) {
       Tensor x = ctx.in(in, "x", true);
       Tensor y = crop(x, c.h, c.w);
       y.backward(ctx.in(in, "g crop"));
       return std::vector<CaseTensor>{{"y", y.detach(), TolClass::Exact}, {"grad x", x.grad(), TolClass::Exact}};
     });
-    t.add("shape", "reshape", c.sc, rs.str(), c.quick, make, [c](const CaseInputs& in, const CaseContext& ctx) {
+    set_roles(crop_row, {{"y", "g crop"}}, {{"grad x", "x"}}, 2 * n + 2 * (double)(c.s[0] * c.s[1] * c.h * c.w));
+    OpCase& reshape_row = t.add("shape", "reshape", c.sc, rs.str(), c.quick, make, [c](const CaseInputs& in, const CaseContext& ctx) {
       Tensor x = ctx.in(in, "x", true);
       Tensor y = reshape(x, Shape{c.s[0] * c.s[1], c.s[2] * c.s[3]});
       y.backward(ctx.in(in, "g reshape"));
       return std::vector<CaseTensor>{{"y", y.detach(), TolClass::Exact}, {"grad x", x.grad(), TolClass::Exact}};
     });
+    set_roles(reshape_row, {{"y", "g reshape"}}, {{"grad x", "x"}}, 4 * n);
   }
 }
 
@@ -547,22 +599,26 @@ void add_reductions(Table& t) {
       };
     };
     const std::string desc = shape_str(s) + r.note;
-    t.add("reduce", "sum", r.sc, desc, r.quick, make, scalar_run(false));
-    t.add("reduce", "mean", r.sc, desc, r.quick, make, scalar_run(true));
-    if (s.ndim == 4)
-      t.add("reduce", "mean_hw", r.sc, desc, r.quick, make, [](const CaseInputs& in, const CaseContext& ctx) {
+    const double n = numel_of(s);  // x and grad x (the scalars are negligible)
+    set_roles(t.add("reduce", "sum", r.sc, desc, r.quick, make, scalar_run(false)), {{"y", "g"}}, {{"grad x", "x"}}, 2 * n);
+    set_roles(t.add("reduce", "mean", r.sc, desc, r.quick, make, scalar_run(true)), {{"y", "g"}}, {{"grad x", "x"}}, 2 * n);
+    if (s.ndim == 4) {
+      OpCase& mh = t.add("reduce", "mean_hw", r.sc, desc, r.quick, make, [](const CaseInputs& in, const CaseContext& ctx) {
         Tensor x = ctx.in(in, "x", true);
         Tensor y = mean_hw(x);
         y.backward(ctx.in(in, "g hw"));
         return std::vector<CaseTensor>{{"y", y.detach(), TolClass::Reduction}, {"grad x", x.grad(), TolClass::Elementwise}};
       });
+      set_roles(mh, {{"y", "g hw"}}, {{"grad x", "x"}}, 2 * n + 2 * (double)(s[0] * s[1]));
+    }
   }
 }
 
 // ================================================================== resampling
 void add_resampling(Table& t, Rng& shape_rng) {
+  // out_per_in: output elements per input element (4 for x2 upsampling, 1/f^2 for /f).
   auto add = [&](const std::string& op, const Shape& s, ShapeClass sc, bool quick, const std::string& desc,
-                 std::function<Tensor(const Tensor&)> f) {
+                 std::function<Tensor(const Tensor&)> f, double out_per_in) {
     auto make = [s, f](uint64_t seed) {
       Rng rng(seed);
       CaseInputs in;
@@ -581,29 +637,30 @@ void add_resampling(Table& t, Rng& shape_rng) {
       y.backward(ctx.in(in, "g"));
       return std::vector<CaseTensor>{{"y", y.detach(), TolClass::Resample}, {"grad x", x.grad(), TolClass::Resample}};
     };
-    t.add("resample", op, sc, desc, quick, make, run);
+    set_roles(t.add("resample", op, sc, desc, quick, make, run), {{"y", "g"}}, {{"grad x", "x"}},
+              2 * numel_of(s) * (1 + out_per_in));  // x, grad x, y, g
   };
   auto up = [](const Tensor& x) { return upsample_bilinear2x(x); };
-  add("upsample_bilinear2x", Shape{3, 1, 1, 4}, ShapeClass::Edge, true, "[3,1,1,4]", up);
-  add("upsample_bilinear2x", Shape{2, 3, 5, 7}, ShapeClass::Edge, true, "[2,3,5,7]", up);
+  add("upsample_bilinear2x", Shape{3, 1, 1, 4}, ShapeClass::Edge, true, "[3,1,1,4]", up, 4);
+  add("upsample_bilinear2x", Shape{2, 3, 5, 7}, ShapeClass::Edge, true, "[2,3,5,7]", up, 4);
   const Shape rs{1 + shape_rng.randint(4), 1 + shape_rng.randint(4), 1 + shape_rng.randint(30), 1 + shape_rng.randint(40)};
-  add("upsample_bilinear2x", rs, ShapeClass::Random, false, shape_str(rs), up);
+  add("upsample_bilinear2x", rs, ShapeClass::Random, false, shape_str(rs), up, 4);
   for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{{16, 52}, {32, 104}, {64, 208}})
-    add("upsample_bilinear2x", Shape{4, 1, h, w}, ShapeClass::SfMLearner, false, shape_str({4, 1, h, w}) + " (disparity head)", up);
+    add("upsample_bilinear2x", Shape{4, 1, h, w}, ShapeClass::SfMLearner, false, shape_str({4, 1, h, w}) + " (disparity head)", up, 4);
 
   auto down = [](int f) { return [f](const Tensor& x) { return downsample_area(x, f); }; };
-  add("downsample_area", Shape{3, 1, 2, 8}, ShapeClass::Edge, true, "[3,1,2,8] /2", down(2));
-  add("downsample_area", Shape{1, 3, 4, 12}, ShapeClass::Edge, true, "[1,3,4,12] /4", down(4));
+  add("downsample_area", Shape{3, 1, 2, 8}, ShapeClass::Edge, true, "[3,1,2,8] /2", down(2), 0.25);
+  add("downsample_area", Shape{1, 3, 4, 12}, ShapeClass::Edge, true, "[1,3,4,12] /4", down(4), 1.0 / 16);
   for (int f : {2, 4, 8})
     add("downsample_area", Shape{4, 3, 128, 416}, ShapeClass::SfMLearner, false, "[4,3,128,416] /" + std::to_string(f) + " (loss pyramid)",
-        down(f));
+        down(f), 1.0 / (f * f));
 
   auto resize = [](int64_t h, int64_t w) { return [h, w](const Tensor& x) { return resize_area(x, h, w); }; };
-  add("resize_area", Shape{1, 1, 1, 4}, ShapeClass::Edge, true, "[1,1,1,4] -> 1x3", resize(1, 3));
-  add("resize_area", Shape{3, 3, 31, 101}, ShapeClass::Edge, true, "[3,3,31,101] -> 13x29", resize(13, 29));
-  add("resize_area", Shape{4, 3, 128, 416}, ShapeClass::SfMLearner, false, "[4,3,128,416] -> 16x52", resize(16, 52));
+  add("resize_area", Shape{1, 1, 1, 4}, ShapeClass::Edge, true, "[1,1,1,4] -> 1x3", resize(1, 3), 3.0 / 4);
+  add("resize_area", Shape{3, 3, 31, 101}, ShapeClass::Edge, true, "[3,3,31,101] -> 13x29", resize(13, 29), 13.0 * 29 / (31 * 101));
+  add("resize_area", Shape{4, 3, 128, 416}, ShapeClass::SfMLearner, false, "[4,3,128,416] -> 16x52", resize(16, 52), 1.0 / 64);
   add("resize_area", Shape{4, 3, 375, 1242}, ShapeClass::SfMLearner, false, "[4,3,375,1242] -> 128x416 (KITTI frame)",
-      resize(128, 416));
+      resize(128, 416), 128.0 * 416 / (375 * 1242));
 }
 
 // ================================================================== geometry
@@ -631,7 +688,8 @@ void add_pose_vec2mat(Table& t) {
         y.backward(ctx.in(in, "g"));
         return std::vector<CaseTensor>{{"Rt", y.detach(), TolClass::Elementwise}, {"grad pose", p.grad(), TolClass::Elementwise}};
       };
-      t.add("geometry", "pose_vec2mat", sc, desc, quick, make, run);
+      set_roles(t.add("geometry", "pose_vec2mat", sc, desc, quick, make, run), {{"Rt", "g"}}, {{"grad pose", "pose"}},
+                (double)B * (6 + 12 + 12 + 6));  // pose, Rt, g, grad pose
     }
 }
 
@@ -751,7 +809,10 @@ void add_warps(Table& t, Rng& shape_rng) {
                                          {"grad depth", depth.grad(), TolClass::Warp, scale},
                                          {"grad pose", pose.grad(), TolClass::Warp, scale}};
         };
-        t.add("geometry", "inverse_warp", ws.sc, desc, ws.quick, make, run);
+        // src, warped, g, grad src (C planes each); depth, grad depth, valid (one plane each)
+        set_roles(t.add("geometry", "inverse_warp", ws.sc, desc, ws.quick, make, run), {{"warped", "g"}, {"valid", ""}},
+                  {{"grad src", "src"}, {"grad depth", "depth"}, {"grad pose", "pose"}},
+                  (double)(ws.B * ws.H * ws.W) * (double)(4 * ws.C + 3));
       }
   // photometric_loss: out-of-view kept or zeroed, with and without a mask, 2 sources.
   for (const WS& ws : shapes)
@@ -788,7 +849,11 @@ void add_warps(Table& t, Rng& shape_rng) {
           if (with_mask) out.push_back({"grad mask", mask.grad(), TolClass::Warp, scale});
           return out;
         };
-        t.add("geometry", "photometric_loss", ws.sc, desc, ws.quick, make, run);
+        std::vector<GradientOf> grads{{"grad depth", "depth"}, {"grad poses", "poses"}};
+        if (with_mask) grads.push_back({"grad mask", "mask"});
+        // tgt C, srcs S C, depth and grad depth planes; mask and grad mask S planes each
+        set_roles(t.add("geometry", "photometric_loss", ws.sc, desc, ws.quick, make, run), {{"loss", "g"}}, grads,
+                  (double)(ws.B * ws.H * ws.W) * (double)(ws.C + S * ws.C + 2 + (with_mask ? 2 * S : 0)));
       }
 }
 
@@ -808,12 +873,13 @@ void add_losses(Table& t) {
       in["g"] = scalar_grad(rng);
       return in;
     };
-    t.add("loss", "smoothness_loss", sc, shape_str(s), quick, make, [](const CaseInputs& in, const CaseContext& ctx) {
+    OpCase& r = t.add("loss", "smoothness_loss", sc, shape_str(s), quick, make, [](const CaseInputs& in, const CaseContext& ctx) {
       Tensor x = ctx.in(in, "x", true);
       Tensor l = smoothness_loss(x);
       l.backward(ctx.in(in, "g"));
       return std::vector<CaseTensor>{{"loss", l.detach(), TolClass::Elementwise}, {"grad x", x.grad(), TolClass::Elementwise}};
     });
+    set_roles(r, {{"loss", "g"}}, {{"grad x", "x"}}, 2 * numel_of(s));
   }
   for (auto [s, sc, quick] : std::vector<std::tuple<Shape, ShapeClass, bool>>{{Shape{3, 1, 1, 4}, ShapeClass::Edge, true},
                                                                               {Shape{2, 2, 5, 7}, ShapeClass::Edge, true},
@@ -828,12 +894,14 @@ void add_losses(Table& t) {
       in["g"] = scalar_grad(rng);
       return in;
     };
-    t.add("loss", "explainability_loss", sc, shape_str(s), quick, make, [](const CaseInputs& in, const CaseContext& ctx) {
+    OpCase& r = t.add("loss", "explainability_loss", sc, shape_str(s), quick, make, [](const CaseInputs& in, const CaseContext& ctx) {
       Tensor m = ctx.in(in, "mask", true);
       Tensor l = explainability_loss(m);
       l.backward(ctx.in(in, "g"));
       return std::vector<CaseTensor>{{"loss", l.detach(), TolClass::Elementwise}, {"grad mask", m.grad(), TolClass::Elementwise}};
     });
+    set_roles(r, {{"loss", "g"}}, {{"grad mask", "mask"}}, 2 * numel_of(s));
+    r.kink_elements["mask"] = {s.numel() / 2};  // the element make_inputs puts on the log clamp
   }
   for (auto [s, sc, quick] : std::vector<std::tuple<Shape, ShapeClass, bool>>{{Shape{3, 2, 1, 4}, ShapeClass::Edge, true},
                                                                               {Shape{2, 4, 5, 7}, ShapeClass::Edge, true},
@@ -846,18 +914,20 @@ void add_losses(Table& t) {
       in["g mask"] = uni(Shape{s[0], s[1] / 2, s[2], s[3]}, rng, -1, 1);
       return in;
     };
-    t.add("loss", "explainability_loss_softmax", sc, shape_str(s), quick, make, [](const CaseInputs& in, const CaseContext& ctx) {
+    OpCase& ls = t.add("loss", "explainability_loss_softmax", sc, shape_str(s), quick, make, [](const CaseInputs& in, const CaseContext& ctx) {
       Tensor x = ctx.in(in, "logits", true);
       Tensor l = explainability_loss_softmax(x);
       l.backward(ctx.in(in, "g"));
       return std::vector<CaseTensor>{{"loss", l.detach(), TolClass::Elementwise}, {"grad logits", x.grad(), TolClass::Elementwise}};
     });
-    t.add("loss", "softmax_pairs_mask", sc, shape_str(s), quick, make, [](const CaseInputs& in, const CaseContext& ctx) {
+    set_roles(ls, {{"loss", "g"}}, {{"grad logits", "logits"}}, 2 * numel_of(s));
+    OpCase& pm = t.add("loss", "softmax_pairs_mask", sc, shape_str(s), quick, make, [](const CaseInputs& in, const CaseContext& ctx) {
       Tensor x = ctx.in(in, "logits", true);
       Tensor m = softmax_pairs_mask(x);
       m.backward(ctx.in(in, "g mask"));
       return std::vector<CaseTensor>{{"mask", m.detach(), TolClass::Elementwise}, {"grad logits", x.grad(), TolClass::Elementwise}};
     });
+    set_roles(pm, {{"mask", "g mask"}}, {{"grad logits", "logits"}}, 3 * numel_of(s));  // logits, grad; mask, g: half each
   }
 }
 
@@ -911,7 +981,11 @@ void add_adam(Table& t) {
       }
       return out;
     };
-    t.add("optim", "adam", a.sc, a.desc + " one step", a.quick, make, run);
+    // No backward: no roles (the gradient check skips it). Cost: p, g, exp_avg, exp_avg_sq read,
+    // p and both moments written.
+    double n = 0;
+    for (const Shape& s : a.shapes) n += numel_of(s);
+    set_roles(t.add("optim", "adam", a.sc, a.desc + " one step", a.quick, make, run), {}, {}, 7 * n);
   }
 }
 
@@ -929,6 +1003,8 @@ std::vector<OpCase> op_cases(Device device, uint64_t seed) {
   add_warps(t, shape_rng);
   add_losses(t);
   add_adam(t);
+  add_min_reprojection_cases(t.rows, device, seed);
+  add_smooth_upsample_cases(t.rows, device, seed);
   return t.rows;
 }
 

@@ -6,10 +6,17 @@
 // every dtype and device sees exactly the same numbers) and run forward + backward on a
 // given dtype and device, returning the named outputs and gradients.
 //
-// Rows are data: `sfm selftest` (engine/testing/selftest.h) compares each against its float64
-// CPU reference; the same rows are meant to drive the float64 gradient check and the
-// benchmarks later (nothing here knows which mode runs it). Only ops from engine/ops.h and
-// engine/adam.h: the engine never includes model code.
+// Rows are data, and the same rows run in every mode of `sfm selftest` (engine/testing/selftest.h;
+// nothing here knows which mode runs it):
+//   compare    each row in float32 on the device under test against its float64 CPU reference;
+//   gradcheck  each CPU row with a backward: float64 central finite differences of
+//              L = sum_k <y_k, g_k> against the row's own analytic gradients (the roles below);
+//   time       each row's forward + backward timed on the device (flops / bytes below).
+// Only ops from engine/ops.h and engine/adam.h: the engine never includes model code.
+//
+// Adding a row: a make_inputs and a run (as the rows of op_cases.cpp), the tensor roles
+// (`forward`, `gradients`; empty for an op without a backward) and, where known, `flops` and
+// `bytes`. A new file op_cases_<name>.cpp appends its rows from a function op_cases() calls.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -52,9 +59,28 @@ struct CaseContext {
   Device device = Device::CPU;
   // The row's implementation; "" = leave the op's selection alone (the float64 reference).
   std::string impl;
-  // A fresh copy of input `name` on this context's dtype and device (a leaf that requires grad
-  // when asked), never sharing storage with the inputs.
+  // The gradient check's perturbed evaluations: no input is made to require grad, so no tape is
+  // recorded, a row's backward() call returns at once and its gradients come back undefined.
+  bool forward_only = false;
+  // The timing mode: the inputs were converted to dtype and device once, outside the timed
+  // region, and in() hands out those very tensors (their gradients reset) instead of copies. A
+  // row's run must then not write into its inputs except through gradients (adam's in-place
+  // step of its parameters is harmless to a timing).
+  bool share_inputs = false;
+  // Input `name` on this context's dtype and device (a leaf that requires grad when asked and
+  // forward_only is off): a fresh copy that never shares storage with the inputs, except under
+  // share_inputs.
   Tensor in(const CaseInputs& inputs, const std::string& name, bool requires_grad = false) const;
+};
+
+// The roles of a row's tensors, which the gradient check reads (names, not guesses from them).
+struct ForwardOutput {
+  std::string output;    // a forward value the run returns ("y", "loss")
+  std::string upstream;  // the input holding its upstream gradient ("g"); "" = not differentiated (a 0/1 mask)
+};
+struct GradientOf {
+  std::string gradient;  // a gradient the run returns ("grad x")
+  std::string leaf;      // the input it is the gradient of ("x"): a differentiable leaf
 };
 
 struct OpCase {
@@ -72,6 +98,20 @@ struct OpCase {
   std::function<CaseInputs(uint64_t seed)> make_inputs;
   // Forward + backward on ctx: the named outputs and gradients.
   std::function<std::vector<CaseTensor>(const CaseInputs& inputs, const CaseContext& ctx)> run;
+
+  // Roles, for the gradient check: every tensor the run returns is in exactly one of the two
+  // lists, and the run's backward seeds each forward output with its upstream input, so its
+  // gradients are those of L = sum_k <y_k, g_k>. Both empty: the op has no backward (adam).
+  std::vector<ForwardOutput> forward;
+  std::vector<GradientOf> gradients;
+  // Elements of a leaf placed on a kink on purpose, which the compare mode checks there (the
+  // explainability loss's log clamp): a finite difference across a kink is no derivative, so the
+  // gradient check does not perturb them. Leaf name -> flat indices.
+  std::map<std::string, std::vector<int64_t>> kink_elements;
+
+  // Cost of one forward + backward, for the timing mode (0 = not stated): floating-point
+  // operations, and the fewest bytes moved in float32 (every tensor read or written once).
+  double flops = 0, bytes = 0;
 };
 
 // Every row for a device under test (CUDA: one row per convolution implementation; CPU: its

@@ -59,6 +59,29 @@ double tolerance(TolClass c, const std::string& impl, Device device, double scal
   return 0;
 }
 
+std::string format_error(double e) {
+  if (std::isnan(e)) return "nan";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", e);
+  return buf;
+}
+
+const char* selftest_mode_name(SelftestMode m) {
+  switch (m) {
+    case SelftestMode::Compare: return "compare";
+    case SelftestMode::Gradcheck: return "gradcheck";
+    case SelftestMode::Time: return "time";
+  }
+  return "?";
+}
+
+SelftestMode parse_selftest_mode(const std::string& s) {
+  if (s == "compare") return SelftestMode::Compare;
+  if (s == "gradcheck") return SelftestMode::Gradcheck;
+  if (s == "time") return SelftestMode::Time;
+  fail("sfm selftest: --mode must be compare, gradcheck or time, got '", s, "'");
+}
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -111,18 +134,18 @@ bool same_bits(const Tensor& a, const Tensor& b) {
   return std::memcmp(x.data(), y.data(), x.size() * sizeof(double)) == 0;
 }
 
-std::string fmt_err(double e) {
-  if (std::isnan(e)) return "nan";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2e", e);
-  return buf;
-}
+std::string fmt_err(double e) { return format_error(e); }
 
-void print_header(std::FILE* f) {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+}  // namespace
+
+void print_selftest_header(std::FILE* f) {
   std::fprintf(f, "%-28s %-13s %-10s %-13s %-10s %-9s %-16s  %s\n", "op", "implementation", "shape", "tensor",
                "max rel err", "bound", "verdict", "case");
 }
-void print_row(std::FILE* f, const SelftestRow& r) {
+void print_selftest_row(std::FILE* f, const SelftestRow& r) {
   std::string verdict = r.verdict;
   std::fprintf(f, "%-28s %-13s %-10s %-13s %-10s %-9s %-16s  %s%s%s\n", r.op.c_str(), r.impl.c_str(),
                r.shape_class.c_str(), r.worst.c_str(), r.verdict == "SKIPPED" ? "-" : fmt_err(r.max_rel_err).c_str(),
@@ -130,11 +153,6 @@ void print_row(std::FILE* f, const SelftestRow& r) {
                r.note.empty() ? "" : "  -- ", r.note.c_str());
   std::fflush(f);
 }
-
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-}  // namespace
 
 std::string SelftestReport::failure_summary() const {
   std::ostringstream os;
@@ -150,6 +168,15 @@ std::string SelftestReport::failure_summary() const {
 }
 
 SelftestReport run_selftest(const SelftestOptions& opt, const std::vector<OpCase>& rows) {
+  switch (opt.mode) {
+    case SelftestMode::Gradcheck: return run_gradcheck(opt, rows);
+    case SelftestMode::Time: return run_timing(opt, rows);
+    case SelftestMode::Compare: break;
+  }
+  return run_compare(opt, rows);
+}
+
+SelftestReport run_compare(const SelftestOptions& opt, const std::vector<OpCase>& rows) {
   SFM_CHECK(opt.device == Device::CPU || cuda_available(), "sfm selftest: --device cuda but no CUDA device is available");
   const auto t0 = Clock::now();
   SelftestReport rep;
@@ -161,7 +188,7 @@ SelftestReport run_selftest(const SelftestOptions& opt, const std::vector<OpCase
     std::fprintf(f, "sfm selftest: %s float32 against the CPU in float64, %s form, seed %llu (--seed %llu repeats it)\n",
                  device_name(opt.device), opt.quick ? "quick" : "full", (unsigned long long)opt.seed,
                  (unsigned long long)opt.seed);
-    print_header(f);
+    print_selftest_header(f);
   }
   std::string cur_key;
   CaseInputs inputs;
@@ -242,7 +269,7 @@ SelftestReport run_selftest(const SelftestOptions& opt, const std::vector<OpCase
     if (row.verdict == "PASS") ++rep.passed;
     else if (row.verdict == "SKIPPED") ++rep.skipped;
     else ++rep.failed;
-    if (f && (!opt.only_failures || row.failed())) print_row(f, row);
+    if (f && (!opt.only_failures || row.failed())) print_selftest_row(f, row);
     rep.rows.push_back(std::move(row));
   }
   rep.seconds = since(t0);
@@ -256,7 +283,15 @@ SelftestReport run_selftest(const SelftestOptions& opt, const std::vector<OpCase
 
 SelftestReport run_selftest(const SelftestOptions& opt_in) {
   SFM_CHECK(opt_in.device == Device::CPU || cuda_available(), "sfm selftest: --device cuda but no CUDA device is available");
+  SFM_CHECK(opt_in.mode != SelftestMode::Gradcheck || opt_in.device == Device::CPU,
+            "sfm selftest: --mode gradcheck runs on the CPU in float64 (use --device cpu)");
   SelftestOptions opt = opt_in;
+  {
+    std::stringstream cs(opt.classes);
+    for (std::string c; std::getline(cs, c, ',');)
+      SFM_CHECK(c == "sfmlearner" || c == "edge" || c == "random", "sfm selftest: --classes takes sfmlearner, edge, random; got '", c,
+                "'");
+  }
   if (opt.seed == 0)
     opt.seed = (uint64_t)std::chrono::duration_cast<std::chrono::microseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
@@ -264,6 +299,9 @@ SelftestReport run_selftest(const SelftestOptions& opt_in) {
   std::vector<OpCase> rows;
   for (OpCase& c : op_cases(opt.device, opt.seed)) {
     if (opt.quick && !c.quick) continue;
+    if (!opt.classes.empty() && ("," + opt.classes + ",").find("," + std::string(shape_class_name(c.shape_class)) + ",") ==
+                                    std::string::npos)
+      continue;
     if (!opt.filter.empty() && (c.family + "/" + c.op + "/" + c.impl + "/" + c.shape).find(opt.filter) == std::string::npos)
       continue;
     rows.push_back(std::move(c));
@@ -273,7 +311,10 @@ SelftestReport run_selftest(const SelftestOptions& opt_in) {
 
 void write_selftest_json(const SelftestReport& r, const std::string& path) {
   nlohmann::json j;
+  j["mode"] = selftest_mode_name(r.mode);
   j["device"] = device_name(r.device);
+  if (r.mode == SelftestMode::Time)
+    j["device_name"] = r.device == Device::CUDA ? cuda_device_name() : std::string("cpu");
   j["form"] = r.quick ? "quick" : "full";
   j["seed"] = r.seed;
   j["passed"] = r.passed;
@@ -289,8 +330,9 @@ void write_selftest_json(const SelftestReport& r, const std::string& path) {
     o["shape_class"] = x.shape_class;
     o["case"] = x.shape;
     o["verdict"] = x.verdict;
-    o["tensor"] = x.worst;
-    if (x.verdict == "SKIPPED") {
+    if (r.mode != SelftestMode::Time) o["tensor"] = x.worst;  // the timing mode compares nothing
+    if (r.mode == SelftestMode::Time) {
+    } else if (x.verdict == "SKIPPED") {
       o["max_rel_err"] = nullptr;
       o["bound"] = nullptr;
     } else {
@@ -299,6 +341,16 @@ void write_selftest_json(const SelftestReport& r, const std::string& path) {
     }
     o["note"] = x.note;
     o["seconds"] = x.seconds;
+    if (r.mode == SelftestMode::Time) {  // as the other benchmarks' rows (cli/bench_ops.cpp)
+      o["reps"] = x.reps;
+      o["ms_median"] = x.ms_median;
+      o["ms_min"] = x.ms_min;
+      o["ms_max"] = x.ms_max;
+      o["flops"] = x.flops;
+      o["bytes"] = x.bytes;
+      o["gflops"] = x.flops > 0 && x.ms_median > 0 ? x.flops / (x.ms_median * 1e6) : 0.0;
+      o["gbytes_per_s"] = x.bytes > 0 && x.ms_median > 0 ? x.bytes / (x.ms_median * 1e6) : 0.0;
+    }
     rows.push_back(o);
   }
   j["rows"] = rows;

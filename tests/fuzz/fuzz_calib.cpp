@@ -1,4 +1,4 @@
-// libFuzzer target: KITTI calibration files, both readers (train/kitti_raw.cpp for prepare,
+// libFuzzer target: KITTI calibration files, both readers (train/kitti/kitti_raw.cpp for prepare,
 // eval/kitti_depth_gt.cpp for the ground truth), and what is built from them.
 #include <cstddef>
 #include <cstdint>
@@ -6,7 +6,7 @@
 
 #include "engine/error.h"
 #include "eval/kitti_depth_gt.h"
-#include "train/kitti_raw.h"
+#include "train/kitti/kitti_raw.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

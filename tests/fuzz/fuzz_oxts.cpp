@@ -1,11 +1,11 @@
-// libFuzzer target: OXTS packets (train/kitti_raw.cpp parse_oxts_text) and the pose chain.
+// libFuzzer target: OXTS packets (train/kitti/kitti_raw.cpp parse_oxts_text) and the pose chain.
 #include <vector>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "engine/error.h"
-#include "train/kitti_raw.h"
+#include "train/kitti/kitti_raw.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -1,11 +1,11 @@
-// libFuzzer target: velodyne scans (train/kitti_raw.cpp parse_velodyne_bytes) projected to a
+// libFuzzer target: velodyne scans (train/kitti/kitti_raw.cpp parse_velodyne_bytes) projected to a
 // depth map (velodyne_depth), which must stay inside the image whatever the points are (NaN, inf).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "engine/error.h"
-#include "train/kitti_raw.h"
+#include "train/kitti/kitti_raw.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -1,10 +1,10 @@
 # Fuzz targets for the parsers of train/ and eval/ (included by tests/fuzz/CMakeLists.txt). The
 # parsing functions live in OpenCV-free files, compiled here into one library: the text formats
-# of a formatted data set (train/data_formats.cpp), KITTI calibration, OXTS and velodyne files
-# (train/kitti_raw.cpp, eval/kitti_depth_gt.cpp), image-file completeness (eval/image_bytes.cpp)
+# of a formatted data set (eval/data_formats.cpp), KITTI calibration, OXTS and velodyne files
+# (train/kitti/kitti_raw.cpp, eval/kitti_depth_gt.cpp), image-file completeness (eval/image_bytes.cpp)
 # and the training config (train/config.cpp).
 add_library(sfm_fuzz_parsers STATIC
-  ${CMAKE_SOURCE_DIR}/train/data_formats.cpp ${CMAKE_SOURCE_DIR}/train/kitti_raw.cpp
+  ${CMAKE_SOURCE_DIR}/eval/data_formats.cpp ${CMAKE_SOURCE_DIR}/train/kitti/kitti_raw.cpp
   ${CMAKE_SOURCE_DIR}/eval/kitti_depth_gt.cpp ${CMAKE_SOURCE_DIR}/eval/image_bytes.cpp
   ${CMAKE_SOURCE_DIR}/train/config.cpp)
 target_include_directories(sfm_fuzz_parsers PUBLIC ${CMAKE_SOURCE_DIR})

@@ -44,7 +44,7 @@ def log(*a):
 
 def kitti_K(b, h, w):
     """KITTI's colour camera at 128x416 (fx = fy = 241.7, cx = 204.2, cy = 59.0) scaled to h x w,
-    as train/synth_world.h's kitti_intrinsics."""
+    as train/synth/synth_world.h's kitti_intrinsics."""
     sx, sy = w / 416.0, h / 128.0
     k = torch.tensor([[241.7 * sx, 0.0, 204.2 * sx], [0.0, 241.7 * sy, 59.0 * sy], [0.0, 0.0, 1.0]], device="cpu")
     return k.unsqueeze(0).repeat(b, 1, 1)

@@ -1,0 +1,125 @@
+// `sfm selftest --mode time` (selftest.h): each row's forward + backward timed on the device.
+//
+// A row's inputs are made once and converted to float32 on the device outside the timed
+// region; the run then receives those tensors themselves (CaseContext::share_inputs), so a timed
+// call is the op's forward, the tape and its backward, as training pays them, plus the
+// detached handles the run returns. warmup untimed calls first (allocator pools, cuDNN's
+// algorithm choice, lazily built plans), then reps calls each between device synchronisations;
+// the median, with min and max. GFLOP/s and GB/s from the row's stated cost (OpCase::flops,
+// bytes: the fewest bytes a forward + backward can move, so GB/s is a lower bound of the traffic
+// rate).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "engine/device_runtime.h"
+#include "engine/error.h"
+#include "engine/testing/selftest.h"
+
+namespace sfm::testing {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+void print_header(std::FILE* f) {
+  std::fprintf(f, "%-28s %-13s %-10s %10s %10s %10s %9s %8s  %s\n", "op", "implementation", "shape", "ms", "min ms",
+               "GFLOP/s", "GB/s", "verdict", "case");
+}
+void print_row(std::FILE* f, const SelftestRow& r) {
+  auto rate = [](double amount, double ms) {
+    char b[32];
+    if (amount <= 0 || ms <= 0) return std::string("-");
+    std::snprintf(b, sizeof b, "%.1f", amount / (ms * 1e6));
+    return std::string(b);
+  };
+  if (r.verdict == "TIMED")
+    std::fprintf(f, "%-28s %-13s %-10s %10.3f %10.3f %10s %9s %8s  %s\n", r.op.c_str(), r.impl.c_str(), r.shape_class.c_str(),
+                 r.ms_median, r.ms_min, rate(r.flops, r.ms_median).c_str(), rate(r.bytes, r.ms_median).c_str(),
+                 r.verdict.c_str(), r.shape.c_str());
+  else
+    std::fprintf(f, "%-28s %-13s %-10s %10s %10s %10s %9s %8s  %s  -- %s\n", r.op.c_str(), r.impl.c_str(),
+                 r.shape_class.c_str(), "-", "-", "-", "-", r.verdict.c_str(), r.shape.c_str(), r.note.c_str());
+  std::fflush(f);
+}
+
+void time_row(const OpCase& c, const SelftestOptions& opt, int reps, SelftestRow& row) {
+  CaseContext ctx;
+  ctx.dtype = DType::F32;
+  ctx.device = opt.device;
+  ctx.impl = c.impl;
+  ctx.share_inputs = true;
+  CaseInputs inputs = c.make_inputs(case_seed(opt.seed, c.key));
+  for (auto& [name, t] : inputs) t = t.to(DType::F32).to(opt.device);
+  for (int i = 0; i < opt.warmup; ++i) c.run(inputs, ctx);
+  cuda_synchronize();
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    std::vector<CaseTensor> out;
+    const auto t0 = Clock::now();
+    out = c.run(inputs, ctx);
+    cuda_synchronize();
+    ms.push_back(ms_since(t0));
+  }  // the outputs are freed after the clock stops
+  std::sort(ms.begin(), ms.end());
+  row.verdict = "TIMED";
+  row.reps = reps;
+  row.ms_median = ms[ms.size() / 2], row.ms_min = ms.front(), row.ms_max = ms.back();
+  row.flops = c.flops, row.bytes = c.bytes;
+}
+
+}  // namespace
+
+SelftestReport run_timing(const SelftestOptions& opt, const std::vector<OpCase>& rows) {
+  SFM_CHECK(opt.device == Device::CPU || cuda_available(), "sfm selftest: --device cuda but no CUDA device is available");
+  const int reps = opt.reps > 0 ? opt.reps : opt.device == Device::CUDA ? 20 : 3;
+  SFM_CHECK(opt.warmup >= 0, "sfm selftest: --warmup must be >= 0, got ", opt.warmup);
+  const auto t0 = Clock::now();
+  SelftestReport rep;
+  rep.mode = SelftestMode::Time;
+  rep.seed = opt.seed;
+  rep.device = opt.device;
+  rep.quick = opt.quick;
+  std::FILE* f = opt.out;
+  if (f) {
+    std::fprintf(f, "sfm selftest --mode time: %s (%s), float32 forward + backward, %d warm-up then median of %d calls, %s "
+                    "form, seed %llu\n",
+                 device_name(opt.device), opt.device == Device::CUDA ? cuda_device_name().c_str() : "cpu", opt.warmup, reps,
+                 opt.quick ? "quick" : "full", (unsigned long long)opt.seed);
+    print_header(f);
+  }
+  for (const OpCase& c : rows) {
+    const auto r0 = Clock::now();
+    SelftestRow row;
+    row.family = c.family, row.op = c.op, row.impl = c.impl, row.shape_class = shape_class_name(c.shape_class);
+    row.shape = c.shape;
+    const std::string why_not = c.unavailable ? c.unavailable() : "";
+    if (!why_not.empty()) {
+      row.verdict = "SKIPPED";
+      row.note = why_not;
+    } else {
+      try {
+        time_row(c, opt, reps, row);
+      } catch (const std::exception& e) {
+        row.verdict = "FAIL";
+        row.note = e.what();
+      }
+    }
+    row.seconds = ms_since(r0) / 1e3;
+    if (row.verdict == "TIMED") ++rep.passed;
+    else if (row.verdict == "SKIPPED") ++rep.skipped;
+    else ++rep.failed;
+    if (f && (!opt.only_failures || row.failed())) print_row(f, row);
+    rep.rows.push_back(std::move(row));
+  }
+  rep.seconds = ms_since(t0) / 1e3;
+  if (f)
+    std::fprintf(f, "sfm selftest --mode time (%s, %s): %d timed, %d failed, %d skipped in %.1f s (seed %llu)\n",
+                 device_name(opt.device), opt.quick ? "quick" : "full", rep.passed, rep.failed, rep.skipped, rep.seconds,
+                 (unsigned long long)rep.seed);
+  if (!opt.json_path.empty()) write_selftest_json(rep, opt.json_path);
+  return rep;
+}
+
+}  // namespace sfm::testing

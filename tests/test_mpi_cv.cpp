@@ -1,0 +1,405 @@
+// Data-parallel training (engine/collective.h, docs/training.md "Several GPUs or machines"):
+// the loader's shards of a global batch are that batch; under `mpirun --oversubscribe -np 2`
+// (CPU, one thread per rank) 2 ranks x batch 2 train as 1 process x batch 4; an interrupted
+// and resumed MPI run is bit-identical to an uninterrupted one; a killed rank ends the job
+// within seconds, naming the rank. The MPI tests launch build/sfm and skip (SKIPPED:) when the
+// build has no MPI or mpirun is missing. Each `sfm train` is bounded by `timeout`.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/collective.h"
+#include "engine/collective_gradients.h"
+#include "engine/device_runtime.h"
+#include "engine/safetensors.h"
+#include "models/sfmlearner.h"
+#include "tests/test_support.h"
+#include "tests/tiny_dataset_cv.h"
+#include "train/config.h"
+#include "train/data/loader.h"
+
+using namespace sfm;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string mpi_data() {
+  static std::string dir;
+  if (dir.empty()) {
+    dir = (fs::temp_directory_path() / ("sfm_test_mpi_data_" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir);
+    sfm::test::write_tiny_dataset(dir, 11);
+  }
+  return dir;
+}
+
+std::string fresh_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("sfm_test_mpi_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove_all(p);
+  return p.string();
+}
+
+std::string sfm_binary() { return std::string(SFM_BINARY_DIR) + "/sfm"; }
+
+// The launcher, or "" (then the test skips): mpirun on PATH, else SFM_MPIEXEC from CMake. By
+// name first: Open MPI takes an absolute path as --prefix, and /bin/mpirun (a merged-/usr
+// system) gives the prefix "/", which it refuses.
+std::string mpirun() {
+  if (std::system("command -v mpirun >/dev/null 2>&1") == 0) return "mpirun";
+  return SFM_MPIEXEC;
+}
+
+// `mpirun -np N` as these tests run it: oversubscribed (2 ranks on a 2-core machine shared with
+// other work), no core binding, as root where needed.
+// In the sanitizer build, Open MPI's own allocations kept to exit are not leaks of ours
+// (tests/mpi_lsan.supp); without a sanitizer the variable is ignored.
+std::string launcher(int ranks) {
+  std::string cmd = "env LSAN_OPTIONS=suppressions=" + sfm::test::source_dir() + "/tests/mpi_lsan.supp " + mpirun() +
+                    " --oversubscribe --bind-to none -np " + std::to_string(ranks);
+  if (::geteuid() == 0) cmd += " --allow-run-as-root";
+  return cmd;
+}
+
+bool mpi_ready() {
+  if (!collective_mpi_built()) {
+    SFM_SKIP("MPI is not in this build (CMake did not find it: apt-get install libopenmpi-dev openmpi-bin)");
+    return false;
+  }
+  if (mpirun().empty()) {
+    SFM_SKIP("no mpirun on this machine (apt-get install openmpi-bin)");
+    return false;
+  }
+  if (!fs::exists(sfm_binary())) {
+    SFM_SKIP("no " << sfm_binary() << " (build the sfm target)");
+    return false;
+  }
+  return true;
+}
+
+// The tiny run every test trains: 32x104 images, augmentation on (the draws must follow the
+// sample, not the rank), one thread and one loader worker per process, nothing but metrics.
+std::string train_args(const std::string& run, int batch, int steps, const std::string& device = "cpu") {
+  return " train --data " + mpi_data() + " --out " + run + " --batch " + std::to_string(batch) + " --steps " +
+         std::to_string(steps) + " --height 32 --width 104 --seed 3 --threads 1 --workers 1 --device " + device +
+         " --log-every 1 --plot-every 0 --tensorboard false --save-every 0 --val-every " + std::to_string(steps) +
+         " --val-batches 2 --skip-selftest";
+}
+
+int run_command(const std::string& cmd, const std::string& log) {
+  const std::string full = "timeout 600 " + cmd + " > " + log + " 2>&1";
+  int rc = std::system(full.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+std::vector<json> read_metrics(const std::string& run, const std::string& split) {
+  std::vector<json> out;
+  std::ifstream f(run + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(f, line))
+    if (!line.empty()) {
+      json j = json::parse(line);
+      if (j["split"] == split) out.push_back(j);
+    }
+  return out;
+}
+
+std::map<std::string, std::vector<float>> read_weights(const std::string& run) {
+  std::map<std::string, std::vector<float>> out;
+  for (const char* net : {"dispnet", "posenet"})
+    for (auto& [name, t] : load_safetensors(run + "/checkpoints/latest/" + net + ".safetensors").tensors)
+      out[std::string(net) + "." + name] = t.to_vector();
+  return out;
+}
+
+// The initial weights of the runs (seed 3), named as read_weights names them.
+std::map<std::string, std::vector<float>> initial_weights() {
+  TrainConfig c;
+  c.set("seed", "3", "test");
+  SfMLearner n(c.options().learner);
+  std::map<std::string, std::vector<float>> out;
+  const auto& names = n.parameter_names();
+  for (size_t i = 0; i < names.size(); ++i) out[names[i]] = n.parameters()[i].to_vector();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("mpi: the loader's shards of a global batch are that batch, in order", "[mpi][loader]") {
+  LoaderOptions o;
+  o.height = 32;
+  o.width = 104;
+  o.batch = 4;
+  o.workers = 1;
+  o.seed = 5;
+  DataLoader whole(mpi_data(), o);
+  o.shard_count = 2;
+  o.shard_rank = 0;
+  DataLoader first(mpi_data(), o);
+  o.shard_rank = 1;
+  DataLoader second(mpi_data(), o);
+  // Past an epoch boundary (a new permutation), augmentation on: every snippet and draw matches.
+  const int64_t batches = whole.batches_per_epoch() + 2;
+  for (int64_t i = 0; i < batches; ++i) {
+    INFO("batch " << i);
+    Batch w = whole.next(), a = first.next(), b = second.next();
+    REQUIRE(a.size() == 2);
+    REQUIRE(b.size() == 2);
+    std::vector<std::string> ids = a.ids;
+    ids.insert(ids.end(), b.ids.begin(), b.ids.end());
+    REQUIRE(ids == w.ids);
+    std::vector<float> tgt = a.tgt.to_vector(), t1 = b.tgt.to_vector();
+    tgt.insert(tgt.end(), t1.begin(), t1.end());
+    REQUIRE(sfm::test::same_bits(tgt, w.tgt.to_vector()));
+    std::vector<float> src = a.srcs.to_vector(), s1 = b.srcs.to_vector();
+    src.insert(src.end(), s1.begin(), s1.end());
+    REQUIRE(sfm::test::same_bits(src, w.srcs.to_vector()));
+    std::vector<float> K = a.K.to_vector(), k1 = b.K.to_vector();
+    K.insert(K.end(), k1.begin(), k1.end());
+    REQUIRE(sfm::test::same_bits(K, w.K.to_vector()));
+    // The state is the global batch's: the same on every shard and on the whole loader.
+    REQUIRE(first.state() == whole.state());
+    REQUIRE(second.state() == whole.state());
+  }
+  o.batch = 3;
+  REQUIRE_THROWS_WITH(DataLoader(mpi_data(), o), Catch::Contains("does not split into 2"));
+}
+
+TEST_CASE("mpi: the single-process communicator and gradient averaging leave the gradients alone", "[mpi]") {
+  Collective& one = detail::single_process();
+  REQUIRE(one.size() == 1);
+  REQUIRE(one.rank() == 0);
+  std::vector<double> v{1.5, -2.0};
+  one.all_reduce_sum(v.data(), v.size());
+  REQUIRE(v == std::vector<double>{1.5, -2.0});
+  REQUIRE(broadcast_string(one, "why", 0) == "why");
+  Tensor p = Tensor::from_vector(std::vector<float>{1, 2, 3}, Shape{3});
+  p.set_requires_grad(true);
+  p.set_grad(Tensor::from_vector(std::vector<float>{0.25f, -1.f, 4.f}, Shape{3}));
+  GradientAverager avg(one);
+  avg.average({p});
+  REQUIRE(p.grad().to_vector() == std::vector<float>{0.25f, -1.f, 4.f});
+}
+
+TEST_CASE("mpi: 2 ranks x batch 2 train as 1 process x batch 4 (5 steps, CPU)", "[mpi][trainer]") {
+  if (!mpi_ready()) return;
+  const std::string one = fresh_dir("one"), two = fresh_dir("two");
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(run_command(sfm_binary() + train_args(one, 4, 5), one + ".log") == 0);
+  auto t1 = std::chrono::steady_clock::now();
+  int rc = run_command(launcher(2) + " " + sfm_binary() + train_args(two, 2, 5), two + ".log");
+  auto t2 = std::chrono::steady_clock::now();
+  INFO(file_text(two + ".log"));
+  REQUIRE(rc == 0);
+  std::printf("mpi parity: 1 x batch 4: %.1f s; 2 ranks x batch 2: %.1f s (whole commands)\n",
+              std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count());
+
+  // The losses. The two runs see the same 4 snippets with the same augmentation at every step
+  // and start from the same weights; they differ only in the order of float32 sums (each
+  // loss is a mean over all pixels of the batch: one sum over 4 snippets against two sums of
+  // 2 averaged; the batch sums of the weight gradients likewise). Those roundings are ~1e-7
+  // relative per sum; after 4 Adam steps they reach the losses through the weights. 1e-4
+  // relative is far below what a wrong snippet, draw or missing gradient average gives (the
+  // loss of a different batch differs by percents), and far above float32 rounding.
+  std::vector<json> a = read_metrics(one, "train"), b = read_metrics(two, "train");
+  REQUIRE(a.size() == 5);
+  REQUIRE(b.size() == 5);
+  double worst_loss = 0;
+  for (int i = 0; i < 5; ++i) {
+    const double la = a[i]["loss"].get<double>(), lb = b[i]["loss"].get<double>();
+    INFO("step " << i + 1 << ": 1 process " << la << ", 2 ranks " << lb);
+    REQUIRE(b[i]["ranks"].get<int>() == 2);
+    worst_loss = std::max(worst_loss, std::fabs(la - lb) / std::fabs(la));
+    CHECK(std::fabs(la - lb) <= 1e-4 * std::fabs(la));
+  }
+  // Validation (split over the ranks, then reduced) sees the same 2 batches of 4.
+  std::vector<json> va = read_metrics(one, "val"), vb = read_metrics(two, "val");
+  REQUIRE(va.size() == 1);
+  REQUIRE(vb.size() == 1);
+  const double vla = va[0]["loss"].get<double>(), vlb = vb[0]["loss"].get<double>();
+  CHECK(std::fabs(vla - vlb) <= 1e-4 * std::fabs(vla));
+
+  // The weights: what the 5 updates changed, compared in norm. Adam divides each gradient by
+  // its running RMS, so a component whose gradient is at rounding level can move by up to
+  // lr = 2e-4 per step either way in either run: a max-norm bound on the weights could not
+  // fail. The update as a whole, ||dw_2ranks - dw_1process|| / ||dw_1process||, is what a wrong
+  // batch or a missing average changes by O(1); rounding moves it by far less than 1e-2.
+  auto w0 = initial_weights();
+  auto wa = read_weights(one), wb = read_weights(two);
+  REQUIRE(wa.size() == wb.size());
+  REQUIRE(wa.size() == w0.size());
+  double diff2 = 0, upd2 = 0, worst_weight = 0;
+  for (auto& [name, va_] : wa) {
+    INFO(name);
+    REQUIRE(w0.count(name) == 1);
+    const auto& vb_ = wb.at(name);
+    const auto& v0 = w0.at(name);
+    REQUIRE(va_.size() == vb_.size());
+    for (size_t k = 0; k < va_.size(); ++k) {
+      const double da = (double)va_[k] - v0[k], db = (double)vb_[k] - v0[k];
+      diff2 += (da - db) * (da - db);
+      upd2 += da * da;
+      worst_weight = std::max(worst_weight, std::fabs(da - db));
+    }
+  }
+  const double rel_update = std::sqrt(diff2 / upd2);
+  std::printf("mpi parity: max relative loss difference %.3g; update difference %.3g relative (norm), max |dw| %.3g\n",
+              worst_loss, rel_update, worst_weight);
+  REQUIRE(upd2 > 0);
+  CHECK(rel_update <= 1e-2);
+}
+
+TEST_CASE("mpi: an interrupted and resumed 2-rank run is bit-identical to an uninterrupted one", "[mpi][trainer]") {
+  if (!mpi_ready()) return;
+  const std::string full = fresh_dir("full"), part = fresh_dir("part");
+  REQUIRE(run_command(launcher(2) + " " + sfm_binary() + train_args(full, 2, 6), full + ".log") == 0);
+  REQUIRE(run_command(launcher(2) + " " + sfm_binary() + train_args(part, 2, 3), part + ".log") == 0);
+  // --resume takes the run's config.json; the overrides extend it to 6 steps.
+  int rc = run_command(launcher(2) + " " + sfm_binary() + " train --out " + part + " --resume --steps 6 --skip-selftest",
+                       part + ".resume.log");
+  INFO(file_text(part + ".resume.log"));
+  REQUIRE(rc == 0);
+  // Every rank reduces in the same order (a 2-rank sum is commutative; one thread per rank), so
+  // the resumed run repeats the uninterrupted one bit for bit.
+  for (const char* f : {"dispnet.safetensors", "posenet.safetensors", "optimizer.safetensors"}) {
+    INFO(f);
+    REQUIRE(file_text(full + "/checkpoints/latest/" + f) == file_text(part + "/checkpoints/latest/" + f));
+  }
+  std::vector<json> a = read_metrics(full, "train"), b = read_metrics(part, "train");
+  REQUIRE(a.size() == 6);
+  REQUIRE(b.size() == 6);
+  for (int i = 0; i < 6; ++i) REQUIRE(a[i]["loss"].get<double>() == b[i]["loss"].get<double>());
+}
+
+namespace {
+// The pid of the process whose environment holds `tag` and OMPI_COMM_WORLD_RANK=rank, or -1.
+pid_t find_rank(const std::string& tag, int rank) {
+  const std::string want_rank = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string env = file_text(e.path().string() + "/environ");
+    bool has_tag = false, has_rank = false;
+    for (size_t p = 0, q; p < env.size(); p = q + 1) {
+      q = env.find('\0', p);
+      if (q == std::string::npos) q = env.size();
+      const std::string var = env.substr(p, q - p);
+      has_tag |= var == tag;
+      has_rank |= var == want_rank;
+    }
+    if (has_tag && has_rank) return (pid_t)std::stol(name);
+  }
+  return -1;
+}
+}  // namespace
+
+TEST_CASE("mpi: a rank killed mid-run ends the job within seconds, naming the rank", "[mpi][trainer]") {
+  if (!mpi_ready()) return;
+  const std::string run = fresh_dir("killed");
+  const std::string tag = "SFM_TEST_KILL_TAG=" + std::to_string(::getpid());
+  const std::string rc_file = run + ".rc", log = run + ".log";
+  fs::remove(rc_file);
+  // In the background: a run far longer than the test waits; its exit status goes to rc_file.
+  const std::string cmd = "(" + tag + " timeout 600 " + launcher(2) + " -x SFM_TEST_KILL_TAG " + sfm_binary() +
+                          train_args(run, 2, 100000) + " > " + log + " 2>&1; echo $? > " + rc_file + ") &";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  using Clock = std::chrono::steady_clock;
+  auto waited = [t = Clock::now()] { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  // Mid-run: after rank 0 logged a step.
+  while (read_metrics(run, "train").empty() && !fs::exists(rc_file) && waited() < 300)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  INFO(file_text(log));
+  REQUIRE(!fs::exists(rc_file));
+  REQUIRE(!read_metrics(run, "train").empty());
+  pid_t victim = find_rank(tag, 1);
+  REQUIRE(victim > 0);
+  REQUIRE(::kill(victim, SIGKILL) == 0);
+  auto t_kill = Clock::now();
+  while (!fs::exists(rc_file) && std::chrono::duration<double>(Clock::now() - t_kill).count() < 60)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the echo's write
+  const double ended_after = std::chrono::duration<double>(Clock::now() - t_kill).count();
+  REQUIRE(fs::exists(rc_file));
+  const int rc = std::atoi(file_text(rc_file).c_str());
+  const std::string out = file_text(log);
+  std::printf("mpi kill: the job ended %.2f s after rank 1 was killed, exit status %d\n", ended_after, rc);
+  INFO(out);
+  CHECK(rc != 0);
+  CHECK(rc != 124);  // not ended by the test's timeout
+  CHECK(ended_after < 20);
+  // Open MPI's launcher names the rank and the cause ("process rank 1 ... exited on signal 9 (Killed)").
+  CHECK(out.find("rank 1") != std::string::npos);
+  CHECK((out.find("signal 9") != std::string::npos || out.find("Killed") != std::string::npos));
+  // No rank is left behind.
+  CHECK(find_rank(tag, 0) < 0);
+}
+
+// ---- the NCCL path ([gpu]: a CUDA device and NCCL in the build; skipped elsewhere) ----
+
+TEST_CASE("mpi: NCCL all-reduce of a device buffer over one rank (SFM_FORCE_NCCL)", "[mpi][gpu]") {
+  if (!collective_nccl_built()) {
+    SFM_SKIP("NCCL is not in this build (a CUDA build where CMake finds nccl.h and libnccl)");
+    return;
+  }
+  if (!cuda_available()) {
+    SFM_SKIP("no CUDA device");
+    return;
+  }
+  if (world().size() > 1) {
+    SFM_SKIP("the test binary itself runs under mpirun");
+    return;
+  }
+  setenv("SFM_FORCE_NCCL", "1", 1);
+  Collective& dev = device_world();
+  REQUIRE(dev.name().find("NCCL") != std::string::npos);
+  Rng rng(7);
+  std::vector<float> host = sfm::test::random_vec(1000, rng);
+  Tensor t = Tensor::from_vector(host, Shape{1000}, Device::CUDA);
+  dev.all_reduce_sum_device(t.data<float>(), 1000);
+  cuda_synchronize();
+  REQUIRE(sfm::test::same_bits(t.to_vector(), host));  // the sum over one rank is the buffer
+}
+
+TEST_CASE("mpi: 2 ranks x batch 2 on 2 GPUs (NCCL) train as 1 GPU x batch 4", "[mpi][gpu]") {
+  if (!collective_nccl_built()) {
+    SFM_SKIP("NCCL is not in this build");
+    return;
+  }
+  if (!cuda_available()) {
+    SFM_SKIP("no CUDA device");
+    return;
+  }
+  if (std::system("test \"$(nvidia-smi -L 2>/dev/null | wc -l)\" -ge 2") != 0) {
+    SFM_SKIP("fewer than 2 GPUs (NCCL needs one GPU per rank)");
+    return;
+  }
+  if (!mpi_ready()) return;
+  const std::string one = fresh_dir("gpu_one"), two = fresh_dir("gpu_two");
+  REQUIRE(run_command(sfm_binary() + train_args(one, 4, 5, "cuda"), one + ".log") == 0);
+  int rc = run_command(launcher(2) + " " + sfm_binary() + train_args(two, 2, 5, "cuda"), two + ".log");
+  INFO(file_text(two + ".log"));
+  REQUIRE(rc == 0);
+  std::vector<json> a = read_metrics(one, "train"), b = read_metrics(two, "train");
+  REQUIRE(a.size() == 5);
+  REQUIRE(b.size() == 5);
+  // As on the CPU (same reasoning): the CUDA kernels' sums are reordered by the split too.
+  for (int i = 0; i < 5; ++i)
+    CHECK(std::fabs(a[i]["loss"].get<double>() - b[i]["loss"].get<double>()) <= 1e-4 * std::fabs(a[i]["loss"].get<double>()));
+}

@@ -1,0 +1,91 @@
+#pragma once
+// The training data loader: snippets of a data set (train/data/dataset.h, both layouts) decoded,
+// resized and augmented on worker threads into batches, with a bounded prefetch queue so a
+// GPU never waits on JPEG decoding.
+//
+// Order and determinism. Epoch e visits the snippets in a permutation that is a pure
+// function of (seed, e) (identity when shuffle is off); batch p of epoch e holds the
+// permutation's entries [p*batch, (p+1)*batch) (an incomplete last batch is dropped; a
+// data set smaller than one batch gives one batch of all its snippets per epoch). The
+// augmentation of snippet i in epoch e is a pure function of (seed, e, i). Hence the batches
+// do not depend on the number of workers, the prefetch depth, in_memory, or on resuming
+// from state(): a resumed loader returns exactly what the uninterrupted one would have.
+//
+// Errors. Bad input found while indexing (see dataset.h) throws from the constructor; a
+// frame that fails to decode throws from next() (for the batch that needs it). With
+// skip_bad both are counted instead (bad_count()): a snippet that fails is replaced by the
+// next snippet of the epoch's permutation that loads.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "train/data/dataset.h"
+
+namespace sfm {
+
+struct Batch {
+  Tensor tgt;       // [B,3,H,W] float32, RGB, (x/255 - 0.5)/0.5
+  Tensor srcs;      // [B,S,3,H,W] the other frames of the snippet in time order (S = seq_length-1)
+  Tensor K;         // [B,3,3] intrinsics for (H,W) after augmentation
+  Tensor depth_gt;  // [B,1,H,W] metres, 0 = unknown; undefined when the data set has no depth
+  Tensor poses_gt;  // [B,S+1,3,4] camera-to-world of the snippet frames in time order;
+                    // undefined unless every scene has poses.txt
+  std::vector<std::string> ids;       // "<scene>/<target frame>"
+  std::vector<size_t> snippets;       // snippet indices (dataset order)
+  int64_t size() const { return (int64_t)ids.size(); }
+};
+
+struct LoaderOptions {
+  int batch = 4, height = 128, width = 416, seq_length = 3;
+  bool augment = true, flip = true, color_jitter = false, shuffle = true, in_memory = false, skip_bad = false;
+  int workers = 2, prefetch = 4;  // workers = 0: batches are built inside next()
+  uint64_t seed = 0;
+  std::string split = "train";
+  double max_scale = 1.15;        // augmentation scale range [1, max_scale]
+  int tf_seq_length = 0;          // TensorFlow layout: frames per stored image (0: seq_length)
+  bool quiet = false;             // no warnings on stderr for skipped items
+  // Data parallel: `batch` is the global batch of all shard_count ranks, and this loader's
+  // next() returns its share, entries [r*batch/n, (r+1)*batch/n) of each global batch
+  // (r = shard_rank, n = shard_count; batch must be a multiple of n). Order, augmentation
+  // and state() are those of the global batch, so every rank's loader holds the same state
+  // and a checkpoint resumes with any split of the same global batch.
+  int shard_rank = 0, shard_count = 1;
+};
+
+class DataLoader {
+ public:
+  DataLoader(const std::string& root, LoaderOptions opt);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  size_t size() const;               // snippets
+  int64_t batches_per_epoch() const;
+  Batch next();                      // wraps to a new epoch (new permutation) at its end
+  int64_t epoch() const;             // of the batch next() returns next
+  int64_t position() const;          // batch index within that epoch
+  // Resumable position: JSON {"epoch","position","seed","snippets","batch"}. set_state
+  // rejects a state from a loader with another seed, data set size or batch size.
+  std::string state() const;
+  void set_state(const std::string& s);
+  int bad_count() const;             // skipped scenes/frames/snippets (skip_bad)
+  // Fraction of the wall time between the first call of next() and the end of the latest
+  // one that next() spent waiting for a batch.
+  double wait_fraction() const;
+
+  // Random access for validation and evaluation: the given snippets (dataset order), in
+  // that order; augmented as in epoch `epoch` when augment is true. Decoded on up to
+  // `workers` threads. With skip_bad, snippets that fail are left out (and counted).
+  Batch get_snippets(const std::vector<size_t>& idx, bool augment = false, int64_t epoch = 0) const;
+
+  const Dataset& dataset() const;
+  const LoaderOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sfm
