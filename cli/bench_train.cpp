@@ -2,7 +2,7 @@
 // (the timed step is the trainer's SfMLearner::step), the PyTorch comparison
 // models/sfmlearner_bench_pytorch.h, --compare-cpu models/sfmlearner_compare.h, the loader-fed
 // half train/bench_loader.h (OpenCV builds, via bench_train_loader()), --roofline
-// cli/bench_train_roofline.cpp. Table on stdout; --json FILE also writes everything as JSON
+// models/sfmlearner_roofline.h. Table on stdout; --json FILE also writes everything as JSON
 // (written atomically).
 #include <unistd.h>
 
@@ -25,6 +25,7 @@
 #include "models/sfmlearner_bench.h"
 #include "models/sfmlearner_bench_pytorch.h"
 #include "models/sfmlearner_compare.h"
+#include "models/sfmlearner_roofline.h"
 #if SFM_WITH_CUDA
 #include "kernels/conv.h"
 #endif
@@ -245,7 +246,7 @@ int bench_train(const std::vector<std::string>& argv) {
             "sfm bench train: --iters, --warmup and --loader-iters must be >= 1");
   SFM_CHECK(s.workers >= 0, "sfm bench train: --workers must be >= 0, got ", s.workers);
   if (a.get_int("threads") > 0) set_cpu_threads(a.get_int("threads"));
-  Peaks pk;
+  RooflinePeaks pk;
   pk.fp32_tflops = a.get_double("peak-fp32-tflops");
   pk.tf32_tflops = a.get_double("peak-tf32-tflops");
   pk.gbs = a.get_double("peak-gbs");
@@ -265,7 +266,7 @@ int bench_train(const std::vector<std::string>& argv) {
 
   if (a.get_flag("roofline")) {
     json report{{"tool", "sfm bench train"}, {"settings", train_bench_settings_json(s)}};
-    json r = bench_train_roofline(s, pk);
+    json r = sfmlearner_roofline(s, pk);
     report["roofline"] = r["roofline"];
     report["extra_traffic"] = r["extra_traffic"];
     write_json(report);

@@ -1,23 +1,24 @@
 // The roofline of one SfMLearner training iteration and the DRAM traffic the implementation
 // moves beyond it, computed from the layer shapes (the layer table, models/sfm_layers.h, as
 // the networks are built for the settings: the mask decoder only with explainability): the
-// analysis half of `sfm bench train --roofline`.
+// analysis half of `sfm bench train --roofline`, beside the step it analyses.
 #include <algorithm>
 #include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "cli/bench_train.h"
+#include "models/sfmlearner_roofline.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "models/sfm_layers.h"
 
-namespace sfm::cli {
+namespace sfm {
 namespace {
 
 using json = nlohmann::json;
-using Settings = BenchTrainSettings;
+using Settings = TrainBenchSettings;
+using Peaks = RooflinePeaks;
 
 struct RoofRow {
   std::string name, shape;
@@ -232,7 +233,7 @@ json print_extra_traffic(const Settings& s, const Peaks& pk) {
 
 }  // namespace
 
-json bench_train_roofline(const BenchTrainSettings& s, const Peaks& pk) {
+json sfmlearner_roofline(const TrainBenchSettings& s, const RooflinePeaks& pk) {
   Settings cpu_s = s;
   cpu_s.dev = Device::CPU;
   int64_t params = 0;  // weights and biases of the layers the roofline counts
@@ -244,4 +245,4 @@ json bench_train_roofline(const BenchTrainSettings& s, const Peaks& pk) {
   return r;
 }
 
-}  // namespace sfm::cli
+}  // namespace sfm
