@@ -76,6 +76,33 @@ std::string file_bytes(const std::string& path) {
 
 }  // namespace
 
+TEST_CASE("trainer: the monodepth2 preset trains, its parts switchable one by one", "[trainer][monodepth2]") {
+  // The preset resolves to Monodepth2's parts and trains without the mask decoder; each part can
+  // be switched off on its own; the explainability mask cannot be combined with them.
+  TrainConfig c = tiny_config(4);
+  c.set("preset", "monodepth2", "test");
+  const json r = c.resolved();
+  CHECK(r["ssim"] == true);
+  CHECK(r["min_reprojection"] == true);
+  CHECK(r["automask"] == true);
+  CHECK(r["full_res_scales"] == true);
+  CHECK(r["edge_aware_smoothness"] == true);
+  CHECK(r["padding"] == "border");
+  CHECK(r["mask_weight"] == 0.0);
+  CHECK_FALSE(c.pose_net().explainability);
+  std::string run = fresh_dir("monodepth2");
+  TrainResult t = train(c, run, false);
+  REQUIRE_FALSE(t.failed);
+  REQUIRE(t.end_step == 4);
+  CHECK(std::isfinite(t.last_loss));
+  CHECK(t.last_loss > 0);
+  c.set("automask", "false", "test");
+  CHECK(c.loss().automask == false);
+  CHECK(c.loss().ssim == true);
+  c.set("mask_weight", "0.2", "test");
+  REQUIRE_THROWS_WITH(c.loss(), Catch::Contains("mask_weight") && Catch::Contains("cannot be combined"));
+}
+
 TEST_CASE("trainer: a few steps on tiny synthetic data lower the loss", "[trainer]") {
   TrainConfig c = tiny_config(40);
   c.set("augment", "false", "test");
