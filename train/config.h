@@ -13,7 +13,7 @@
 #include "models/posenet.h"
 #include "models/sfm_loss.h"
 #include "models/sfmlearner.h"
-#include "train/data/loader.h"
+#include "train/data/loader_options.h"
 
 namespace sfm {
 
