@@ -18,11 +18,13 @@
 #include "cli/bench.h"
 #include "cli/bench_train.h"
 #include "cli/command.h"
+#include "engine/collective.h"
 #include "engine/device_runtime.h"
 #include "engine/file_io.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "models/sfmlearner_bench.h"
+#include "models/sfmlearner_bench_parallel.h"
 #include "models/sfmlearner_bench_pytorch.h"
 #include "models/sfmlearner_compare.h"
 #include "models/sfmlearner_roofline.h"
@@ -136,6 +138,31 @@ void print_runs(const Settings& s, const TrainBenchResult& res) {
   if (s.loader) std::printf("ratio = pre-loaded ms / loader ms (1.0: the loader costs nothing; target >= 0.9)\n");
 }
 
+// Under a launcher (mpirun -np N): rank 0 prints the job's figures.
+void print_parallel(const Settings& s, const ParallelBenchResult& res) {
+  std::printf("\n%-12s %12s %10s | %12s %10s %10s | %s\n", "conv impl", "1 rank ms", "images/s", "job step ms",
+              "images/s", "efficiency", "per rank: step ms, gradient all-reduce ms (share of the step)");
+  for (const ParallelBenchRun& r : res.runs) {
+    std::string ranks;
+    for (size_t k = 0; k < r.step_ms_median.size(); ++k) {
+      char b[96];
+      std::snprintf(b, sizeof b, "%s%zu: %.2f, %.2f (%.0f%%)", k ? "; " : "", k, r.step_ms_median[k],
+                    r.allreduce_ms_median[k], 100.0 * r.allreduce_ms_median[k] / r.step_ms_median[k]);
+      ranks += b;
+    }
+    std::printf("%-12s %12.2f %10.3f | %12.2f %10.3f %10.3f | %s\n", r.impl.c_str(), bench_median(r.one_rank_ms),
+                r.one_rank_images_per_s(s.batch), r.job_step_ms, r.job_images_per_s(s.batch),
+                r.scaling_efficiency(s.batch), ranks.c_str());
+    std::printf("%-12s %zu gradient floats (%.1f MiB) averaged per step; weights after the job's steps %s\n", "",
+                r.gradient_floats, 4.0 * r.gradient_floats / (1024.0 * 1024.0),
+                r.weights_identical ? "bit-identical on every rank" : "DIFFER between ranks");
+  }
+  std::printf(
+      "efficiency = job images/s / (%d x one rank's images/s); one rank = rank 0 alone while the others wait at a "
+      "barrier\n",
+      res.ranks);
+}
+
 void print_pytorch(const json& pt, const std::vector<PyTorchPairing>& rows) {
   std::printf("\n%-10s %-9s %12s %12s | %-12s %12s %10s %12s\n", "pytorch", "precision", "median ms", "peak memory",
               "ours", "median ms", "speed-up", "memory ratio");
@@ -164,7 +191,10 @@ int bench_train(const std::vector<std::string>& argv) {
          "ms/iteration, images/s, the allocator's peak memory and the loader's share of the pre-loaded speed. "
          "--pytorch also times the PyTorch reference (tests/reference/bench_train.py) and prints the ratios. "
          "--compare-cpu runs the same training on the CPU and on --device, step by step, and checks that the "
-         "losses agree (exit status 1 when they do not, 2 when --device cuda has no GPU).");
+         "losses agree (exit status 1 when they do not, 2 when --device cuda has no GPU). Under mpirun -np N (or srun) "
+         "it times the trainer's data-parallel step instead: rank 0 alone, then all N ranks with the gradient "
+         "all-reduce; it reports the job's images/s, each rank's all-reduce time and share of its step, and the "
+         "scaling efficiency (--batch is then per rank).");
   a.option("device", "cpu or cuda", "cpu")
       .option("batch", "batch size (default 4; --compare-cpu: 2)", "")
       .option("height", "image height (default 128; --compare-cpu: 64)", "")
@@ -214,6 +244,19 @@ int bench_train(const std::vector<std::string>& argv) {
   Settings s;
   const std::string dev = a.get("device");
   SFM_CHECK(dev == "cpu" || dev == "cuda", "sfm bench train: --device must be cpu or cuda, got '", dev, "'");
+  // Under a launcher: the data-parallel benchmark (models/sfmlearner_bench_parallel.h).
+  const bool parallel = world().size() > 1;
+  if (parallel) {
+    for (const char* f : {"compare-cpu", "roofline", "pytorch", "cuda-graph"})
+      SFM_CHECK(!a.get_flag(f), "sfm bench train: --", f,
+                " is a single-process measurement: run it without mpirun (under mpirun the command times the "
+                "data-parallel step)");
+    for (const char* f : {"data", "workers", "loader-iters"})
+      SFM_CHECK(!a.has(f), "sfm bench train: --", f,
+                " configures the loader-fed run, which runs without mpirun only (under mpirun every rank trains on "
+                "a pre-loaded batch)");
+    if (dev == "cuda") use_local_rank_cuda_device();  // before the first CUDA call
+  }
   s.dev = dev == "cuda" ? Device::CUDA : Device::CPU;
   const bool compare = a.get_flag("compare-cpu");
   s.batch = a.has("batch") ? a.get_int("batch") : compare ? 2 : 4;
@@ -225,7 +268,9 @@ int bench_train(const std::vector<std::string>& argv) {
   s.warmup = a.has("warmup") ? a.get_int("warmup") : (s.dev == Device::CPU ? 1 : 10);
   s.loader_iters = a.has("loader-iters") ? a.get_int("loader-iters") : s.iters;
   s.workers = a.has("workers") ? a.get_int("workers") : 2;
-  if (bench_train_loader()) {
+  if (parallel) {
+    s.loader = false;
+  } else if (bench_train_loader()) {
     s.loader = !a.get_flag("no-loader");
   } else {
     // The loader-fed run decodes images with OpenCV (train/data/loader.h, cli/bench_train_loader_cv.cpp).
@@ -259,7 +304,7 @@ int bench_train(const std::vector<std::string>& argv) {
   SFM_CHECK(pk.fp32_tflops > 0 && pk.tf32_tflops > 0 && pk.gbs > 0, "sfm bench train: --peak-* must be > 0");
 
   auto write_json = [&](const json& report) {
-    if (!a.has("json")) return;
+    if (!a.has("json") || world().rank() != 0) return;
     write_file_atomic(a.get("json"), report.dump(2) + "\n");
     std::printf("wrote %s\n", a.get("json").c_str());
   };
@@ -327,6 +372,23 @@ int bench_train(const std::vector<std::string>& argv) {
       s.dev == Device::CPU ? cpu_model_name() + ", " + std::to_string(cpu_threads()) + " threads" : cuda_device_name();
   o.loader = bench_train_loader();
   o.progress = print_line;
+  if (parallel) {
+    const bool lead = world().rank() == 0;
+    if (lead) {
+      std::printf("sfm bench train: %d ranks (%s), %s (%s) each\n", world().size(), world().name().c_str(), dev.c_str(),
+                  o.device_description.c_str());
+      std::printf(
+          "batch %d per rank (global %d), %dx%d, %d frames, explainability %s (mask weight %g), 'original' loss, "
+          "Adam lr 2e-4; the trainer's data-parallel step; median of %d steps after %d warm-up\n",
+          s.batch, s.batch * world().size(), s.height, s.width, s.seq_length, s.mask_weight > 0 ? "on" : "off",
+          s.mask_weight, s.iters, s.warmup);
+    }
+    const ParallelBenchResult res = run_train_bench_parallel(s, o);
+    if (lead) print_parallel(s, res);
+    write_json(res.report);
+    shutdown_collective();
+    return 0;
+  }
   std::printf("sfm bench train: %s (%s)\n", dev.c_str(), o.device_description.c_str());
   std::printf(
       "batch %d, %dx%d, %d frames (%d sources), explainability %s (mask weight %g), 'original' loss, Adam "
@@ -349,7 +411,11 @@ int bench_train(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-SFM_COMMAND("bench train", "time one SfMLearner training iteration (pre-loaded and with the data loader), vs PyTorch",
-            bench_train);
+static int bench_train_main(const std::vector<std::string>& argv) { return run_as_rank("bench train", bench_train, argv); }
+
+SFM_COMMAND("bench train",
+            "time one SfMLearner training iteration (pre-loaded and with the data loader), vs PyTorch; under mpirun the "
+            "data-parallel step and its scaling",
+            bench_train_main);
 
 }  // namespace sfm::cli

@@ -18,6 +18,12 @@ struct CommandRegistrar {
   explicit CommandRegistrar(Command c) { commands().push_back(std::move(c)); }
 };
 
+// Runs fn(argv) as one rank of a data-parallel job (mpirun, srun): an error on one rank ends the
+// whole job at once (the other ranks would wait for it in their next collective call) with
+// "sfm <command>: rank R of N (host): <message>". Without a launcher: fn(argv) as it is.
+int run_as_rank(const std::string& command, const std::function<int(const std::vector<std::string>&)>& fn,
+                const std::vector<std::string>& argv);
+
 }  // namespace sfm::cli
 
 #define SFM_CONCAT_INNER(a, b) a##b

@@ -1,5 +1,4 @@
 // sfm train
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -67,19 +66,7 @@ static int train_main_ranked(const std::vector<std::string>& argv) {
   return 0;
 }
 
-// A job of several ranks ends as a whole when one rank meets an error (bad input, a config
-// error found on one rank, a failed read): the message names the rank and the machine.
-static int train_main(const std::vector<std::string>& argv) {
-  if (world().size() == 1) return train_main_ranked(argv);
-  try {
-    return train_main_ranked(argv);
-  } catch (const std::exception& e) {
-    char host[256] = "?";
-    gethostname(host, sizeof host - 1);
-    world().abort(1, "sfm train: rank " + std::to_string(world().rank()) + " of " + std::to_string(world().size()) +
-                         " (" + host + "): " + e.what());
-  }
-}
+static int train_main(const std::vector<std::string>& argv) { return run_as_rank("train", train_main_ranked, argv); }
 
 SFM_COMMAND("train", "train SfMLearner (DispNet + PoseExpNet) on a formatted data set", train_main);
 

@@ -14,7 +14,7 @@
 #include "engine/adam.h"
 #include "engine/autograd.h"
 #include "engine/collective.h"
-#include "engine/collective_gradients.h"
+#include "models/sfmlearner_parallel.h"
 #include "engine/device_runtime.h"
 #include "engine/parallel.h"
 #include "engine/file_io.h"
@@ -368,8 +368,7 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   int64_t window_steps = 0;
   double window_wait = 0, window_reduce = 0;
   // The gradients' all-reduce: on the devices (NCCL) for CUDA runs where the build has it.
-  std::unique_ptr<GradientAverager> averager;
-  if (ranks > 1) averager = std::make_unique<GradientAverager>(dev == Device::CUDA ? device_world() : comm);
+  DataParallelStep parallel(comm, dev);
 
   while (step < steps) {
     // A stop (signal, time budget) on any rank stops every rank before the same step.
@@ -403,19 +402,7 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
     // With several ranks: they agree after the loss whether every one is finite (all update or
     // none does), then average the gradients before Adam.
     StepControl ctl;
-    bool agreed = false;
-    if (ranks > 1) {
-      ctl.all_finite = [&](bool ok) {
-        double bad = ok ? 0.0 : 1.0;
-        comm.all_reduce_sum(&bad, 1);
-        agreed = true;
-        return bad == 0;
-      };
-      ctl.average_gradients = [&](const std::vector<Tensor>& params) {
-        averager->average(params);
-        window_reduce += averager->last_seconds();
-      };
-    }
+    parallel.attach(ctl);
     StepLosses lt;
     try {
       lt = n.step(SfMBatch{tgt, srcs, K, SfMBatch::Range::Normalized}, ctl);
@@ -423,11 +410,12 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
       res.failed = true;
       res.failure = std::string("step ") + std::to_string(step) + ": " + e.what();
       if (ranks > 1) {
-        if (agreed)  // the others are past the agreement: the job cannot stop in step
+        if (parallel.agreed())  // the others are past the agreement: the job cannot stop in step
           comm.abort(1, "sfm train: rank " + std::to_string(rank) + " of " + std::to_string(ranks) + ": " + res.failure);
-        ctl.all_finite(false);  // the agreement the other ranks wait for inside their step
+        parallel.fail_before_agreement();  // the agreement the other ranks wait for inside their step
       }
     }
+    window_reduce += parallel.reduce_seconds();
     double total = res.failed ? NAN : lt.total_value();
     if (!res.failed && !std::isfinite(total)) {
       res.failed = true;
