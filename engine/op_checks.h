@@ -38,6 +38,31 @@ inline void check_nonempty(const char* op, const char* arg, const Tensor& t) {
   SFM_CHECK(t.numel() > 0, op, ": argument '", arg, "' is empty, shape ", t.shape().str());
 }
 
+// The view-synthesis inputs of the photometric losses (photometric_loss, min_reprojection_loss):
+// tgt [B,C,H,W], srcs [B,S,C,H,W] with S >= 1, depth [B,1,H,W], poses [B,S,6], K [B,3,3], all on
+// tgt's device and of its dtype.
+struct ViewSynthesisDims {
+  int64_t B, S, C, H, W;
+};
+inline ViewSynthesisDims check_view_synthesis_inputs(const char* op, const Tensor& tgt, const Tensor& srcs,
+                                                     const Tensor& depth, const Tensor& poses, const Tensor& K) {
+  check_rank(op, "tgt", tgt, 4, "[B,C,H,W]");
+  check_nonempty(op, "tgt", tgt);
+  const int64_t B = tgt.dim(0), C = tgt.dim(1), H = tgt.dim(2), W = tgt.dim(3);
+  check_like(op, "srcs", srcs, "tgt", tgt);
+  check_rank(op, "srcs", srcs, 5, "[B,S,C,H,W]");
+  const int64_t S = srcs.dim(1);
+  SFM_CHECK(S >= 1, op, ": argument 'srcs' has shape ", srcs.shape().str(), ", expected at least one source (dim 1)");
+  check_shape(op, "srcs", srcs, Shape{B, S, C, H, W});
+  check_like(op, "depth", depth, "tgt", tgt);
+  check_shape(op, "depth", depth, Shape{B, 1, H, W});
+  check_like(op, "poses", poses, "tgt", tgt);
+  check_shape(op, "poses", poses, Shape{B, S, 6});
+  check_like(op, "K", K, "tgt", tgt);
+  check_shape(op, "K", K, Shape{B, 3, 3});
+  return {B, S, C, H, W};
+}
+
 // Calls f with a value of the tensor's element type (float or double): f(float{}) or f(double{}).
 template <class F>
 decltype(auto) dispatch_float(DType t, F&& f) {

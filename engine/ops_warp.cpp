@@ -92,20 +92,7 @@ Tensor inverse_warp(const Tensor& src, const Tensor& depth, const Tensor& pose, 
 Tensor photometric_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& depth, const Tensor& poses,
                         const Tensor& K, const Tensor& mask, const PhotometricOptions& opt, Tensor* warped) {
   const char* op = "photometric_loss";
-  check_rank(op, "tgt", tgt, 4, "[B,C,H,W]");
-  check_nonempty(op, "tgt", tgt);
-  const int64_t B = tgt.dim(0), C = tgt.dim(1), H = tgt.dim(2), W = tgt.dim(3);
-  check_like(op, "srcs", srcs, "tgt", tgt);
-  check_rank(op, "srcs", srcs, 5, "[B,S,C,H,W]");
-  const int64_t S = srcs.dim(1);
-  SFM_CHECK(S >= 1, op, ": argument 'srcs' has shape ", srcs.shape().str(), ", expected at least one source (dim 1)");
-  check_shape(op, "srcs", srcs, Shape{B, S, C, H, W});
-  check_like(op, "depth", depth, "tgt", tgt);
-  check_shape(op, "depth", depth, Shape{B, 1, H, W});
-  check_like(op, "poses", poses, "tgt", tgt);
-  check_shape(op, "poses", poses, Shape{B, S, 6});
-  check_like(op, "K", K, "tgt", tgt);
-  check_shape(op, "K", K, Shape{B, 3, 3});
+  const auto [B, S, C, H, W] = check_view_synthesis_inputs(op, tgt, srcs, depth, poses, K);
   if (mask.defined()) {
     check_like(op, "mask", mask, "tgt", tgt);
     check_shape(op, "mask", mask, Shape{B, S, H, W});

@@ -20,6 +20,14 @@
 #include "engine/error.h"
 #include "engine/hd.h"
 
+namespace sfm::cuda {
+// Elementwise kernels index with 32-bit integers (FastDiv): a launcher refuses a larger tensor
+// by name instead of wrapping around.
+inline void check32(const char* op, int64_t n) {
+  SFM_CHECK(n >= 0 && n < (int64_t(1) << 31), op, ": ", n, " elements is too many for 32-bit indexing");
+}
+}  // namespace sfm::cuda
+
 #if defined(__CUDACC__) || SFM_EMULATED_CUDA
 #include "kernels/cuda_check.h"
 #include "kernels/runtime.h"

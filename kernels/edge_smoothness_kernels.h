@@ -77,10 +77,6 @@ SFM_GLOBAL void edge_grad_kernel(const float* disp, const float* img, const floa
   }
 }
 
-inline void check32(const char* op, int64_t n) {
-  SFM_CHECK(n >= 0 && n < (int64_t(1) << 31), op, ": ", n, " elements is too many for 32-bit indexing");
-}
-
 inline void launch_edge_smoothness_forward(const float* disp, const float* img, int64_t B, int64_t C, int64_t H,
                                            int64_t W, float* stats, float* loss) {
   const int64_t hw = H * W;

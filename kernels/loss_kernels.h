@@ -160,9 +160,6 @@ SFM_GLOBAL void pair_mask_bwd_kernel(const float* y, const float* gy, FastDiv hw
 }
 
 // ---------------------------------------------------------------- launchers
-inline void check32(const char* op, int64_t n) {
-  SFM_CHECK(n >= 0 && n < (int64_t(1) << 31), op, ": ", n, " elements is too many for 32-bit indexing");
-}
 inline Inv4 inv4(const double inv_count[kTerms]) {
   Inv4 r;
   for (int k = 0; k < kTerms; ++k) r.v[k] = inv_count[k];

@@ -91,10 +91,6 @@ SFM_GLOBAL void area_bwd_kernel(const float* g, float* gx, int64_t H, int64_t W,
   }
 }
 
-inline void check32(const char* op, int64_t n) {
-  SFM_CHECK(n < (int64_t(1) << 31), op, ": ", n, " elements is too many for 32-bit indexing");
-}
-
 inline void launch_upsample2x_forward(const float* x, float* y, int64_t planes, int64_t H, int64_t W) {
   const int64_t total = planes * 4 * H * W;
   if (total == 0) return;

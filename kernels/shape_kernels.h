@@ -43,10 +43,6 @@ SFM_GLOBAL void uncrop_kernel(const float* src, float* dst, FastDiv HW, FastDiv 
   }
 }
 
-inline void check32(const char* op, int64_t n) {
-  SFM_CHECK(n < (int64_t(1) << 31), op, ": ", n, " elements is too many for 32-bit indexing");
-}
-
 inline void launch_copy_blocks(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t len,
                                int64_t count) {
   const int64_t total = len * count;

@@ -53,10 +53,6 @@ SFM_GLOBAL void resize_bilinear_bwd_kernel(const float* g, float* gx, int64_t H,
   }
 }
 
-inline void check32(const char* op, int64_t n) {
-  SFM_CHECK(n < (int64_t(1) << 31), op, ": ", n, " elements is too many for 32-bit indexing");
-}
-
 inline void launch_upsample_bilinear_forward(const float* x, float* y, int64_t planes, int64_t H, int64_t W,
                                              int64_t Ho, int64_t Wo) {
   const int64_t total = planes * Ho * Wo;
