@@ -4,6 +4,7 @@
 // in the emulated device build (scripts/emu_coverage.sh) it runs against the host emulation.
 #include <catch2/catch.hpp>
 
+#include "tests/tensor_compare.h"
 #include "tests/test_support.h"
 
 #include <algorithm>
@@ -20,18 +21,8 @@
 using namespace sfm;
 
 namespace {
-double max_abs(const Tensor& a) {
-  double m = 0;
-  for (double v : a.to_vector_f64()) m = std::max(m, std::fabs(v));
-  return m;
-}
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  std::vector<double> x = a.to_vector_f64(), y = b.to_vector_f64();
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-  return m;
-}
+using sfm::test::max_abs;
+using sfm::test::max_abs_diff;
 }  // namespace
 
 TEST_CASE("gpu: min_reprojection_loss on CUDA matches the CPU, deterministic", "[gpu][min_reprojection]") {

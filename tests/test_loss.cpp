@@ -4,6 +4,7 @@
 // (The photometric loss is tested with the warp in tests/test_warp.cpp.)
 #include <catch2/catch.hpp>
 
+#include "tests/tensor_compare.h"
 #include "tests/test_support.h"
 
 #include <cmath>
@@ -20,19 +21,9 @@
 using namespace sfm;
 
 namespace {
+using sfm::test::max_abs;
+using sfm::test::max_abs_diff;
 
-double max_abs(const Tensor& a) {
-  double m = 0;
-  for (double v : a.to_vector_f64()) m = std::max(m, std::fabs(v));
-  return m;
-}
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  std::vector<double> x = a.to_vector_f64(), y = b.to_vector_f64();
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-  return m;
-}
 Tensor fixture(const std::string& name) {
   static SafeTensors st = load_safetensors(sfm::test::source_dir() + "/tests/fixtures/ops_warp.safetensors");
   auto it = st.tensors.find(name);

@@ -8,6 +8,7 @@
 // see a smooth function and float32 takes float64's branches.
 #include <catch2/catch.hpp>
 
+#include "tests/tensor_compare.h"
 #include "tests/test_support.h"
 
 #include <algorithm>
@@ -27,6 +28,10 @@
 using namespace sfm;
 
 namespace {
+using sfm::test::max_abs;
+using sfm::test::max_abs_diff;
+using sfm::test::l2;
+using sfm::test::l2_diff;
 
 struct Inputs {
   Tensor tgt, srcs, depth, poses, K;
@@ -36,30 +41,6 @@ Inputs inputs_of(const testing::MinReprojectionScene& s, DType dt = DType::F64) 
           Tensor::from_vector(s.srcs, Shape{s.B, s.S, s.C, s.H, s.W}).to(dt),
           Tensor::from_vector(s.depth, Shape{s.B, 1, s.H, s.W}).to(dt),
           Tensor::from_vector(s.poses, Shape{s.B, s.S, 6}).to(dt), Tensor::from_vector(s.K, Shape{s.B, 3, 3}).to(dt)};
-}
-
-double max_abs(const Tensor& a) {
-  double m = 0;
-  for (double v : a.to_vector_f64()) m = std::max(m, std::fabs(v));
-  return m;
-}
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  std::vector<double> x = a.to_vector_f64(), y = b.to_vector_f64();
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-  return m;
-}
-double l2(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x * x;
-  return std::sqrt(s);
-}
-double l2_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  std::vector<double> x = a.to_vector_f64(), y = b.to_vector_f64();
-  for (size_t i = 0; i < x.size(); ++i) x[i] -= y[i];
-  return l2(x);
 }
 
 std::string describe(const MinReprojectionOptions& o) {

@@ -4,6 +4,7 @@
 // (tests/reference/fixture_ops_warp.py), thread-count independence and the error paths.
 #include <catch2/catch.hpp>
 
+#include "tests/tensor_compare.h"
 #include "tests/test_support.h"
 
 #include <Eigen/Geometry>
@@ -22,6 +23,8 @@
 using namespace sfm;
 
 namespace {
+using sfm::test::max_abs;
+using sfm::test::max_abs_diff;
 
 // Intrinsics like the fixture script's: fx ~ 0.8 W, fy ~ H, principal point near the centre,
 // slightly different per batch entry (so batch indexing is exercised); optional skew.
@@ -45,18 +48,6 @@ Tensor rand_pose(const Shape& s, Rng& rng, double tmax = 0.25, double rmax = 0.1
   return t;
 }
 
-double max_abs(const Tensor& a) {
-  double m = 0;
-  for (double v : a.to_vector_f64()) m = std::max(m, std::fabs(v));
-  return m;
-}
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  std::vector<double> x = a.to_vector_f64(), y = b.to_vector_f64();
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-  return m;
-}
 bool finite_everywhere(const Tensor& a) {
   for (double v : a.to_vector_f64())
     if (!std::isfinite(v)) return false;
