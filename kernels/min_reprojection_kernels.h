@@ -97,8 +97,9 @@ inline MinReprojArgs args_of(const float* tgt, const float* srcs, const float* d
 }
 
 inline void launch_forward(const float* tgt, const float* srcs, const float* depth, const float* poses,
-                           const float* K, int64_t B, int64_t S, int64_t C, int64_t H, int64_t W,
-                           const MinReprojectionOptions& opt, float* loss, float* chosen, float* warped) {
+                           const float* K, MinReprojectionDims d, const MinReprojectionOptions& opt, float* loss,
+                           float* chosen, float* warped) {
+  const int64_t B = d.B, S = d.S, C = d.C, H = d.H, W = d.W;
   check_sizes("min_reprojection_loss forward", B, S, C, H, W, opt);
   const int64_t plane = H * W, nblk = ceil_div(plane, kThreads);
   Scratch Mm = warpk::setup_pairs(poses, K, B * S, S, opt.rotation);
@@ -111,9 +112,9 @@ inline void launch_forward(const float* tgt, const float* srcs, const float* dep
 }
 
 inline void launch_backward(const float* tgt, const float* srcs, const float* depth, const float* poses,
-                            const float* K, const float* chosen, int64_t B, int64_t S, int64_t C, int64_t H,
-                            int64_t W, const MinReprojectionOptions& opt, const float* gscale, float* gdepth,
-                            float* gposes) {
+                            const float* K, const float* chosen, MinReprojectionDims d,
+                            const MinReprojectionOptions& opt, const float* gscale, float* gdepth, float* gposes) {
+  const int64_t B = d.B, S = d.S, C = d.C, H = d.H, W = d.W;
   check_sizes("min_reprojection_loss backward", B, S, C, H, W, opt);
   if (!gdepth && !gposes) return;
   const int64_t plane = H * W, nblk = ceil_div(plane, kThreads);

@@ -249,8 +249,9 @@ inline void launch_pose_vec2mat_backward(const float* pose, const float* gRt, in
 }
 
 inline void launch_inverse_warp_forward(const float* src, const float* depth, const float* pose, const float* K,
-                                        int64_t B, int64_t C, int64_t H, int64_t W, Padding padding,
-                                        RotationMode mode, float* out, float* valid) {
+                                        WarpDims d, Padding padding, RotationMode mode, float* out,
+                                        float* valid) {
+  const int64_t B = d.B, C = d.C, H = d.H, W = d.W;
   check_dims("inverse_warp forward", B, C, H, W);
   if (B * H * W == 0) return;
   Scratch Mm = setup_pairs(pose, K, B, 1, mode);
@@ -260,9 +261,9 @@ inline void launch_inverse_warp_forward(const float* src, const float* depth, co
 }
 
 inline void launch_inverse_warp_backward(const float* src, const float* depth, const float* pose, const float* K,
-                                         int64_t B, int64_t C, int64_t H, int64_t W, Padding padding,
-                                         RotationMode mode, const float* gout, float* gsrc, float* gdepth,
-                                         float* gpose) {
+                                         WarpDims d, Padding padding, RotationMode mode, const float* gout,
+                                         float* gsrc, float* gdepth, float* gpose) {
+  const int64_t B = d.B, C = d.C, H = d.H, W = d.W;
   check_dims("inverse_warp backward", B, C, H, W);
   if (B * H * W == 0) {
     if (gpose) zero_async(gpose, (size_t)B * 6);
@@ -308,8 +309,9 @@ inline PhotoArgs photo_args(const float* tgt, const float* srcs, const float* de
 }
 
 inline void launch_photometric_forward(const float* tgt, const float* srcs, const float* depth, const float* poses,
-                                       const float* K, const float* mask, int64_t B, int64_t S, int64_t C, int64_t H,
-                                       int64_t W, const PhotometricOptions& opt, float* loss, float* warped) {
+                                       const float* K, const float* mask, PhotometricDims d,
+                                       const PhotometricOptions& opt, float* loss, float* warped) {
+  const int64_t B = d.B, S = d.S, C = d.C, H = d.H, W = d.W;
   check_dims("photometric_loss forward", B, C, H, W, S);
   SFM_CHECK(B * C * H * W > 0 && S > 0, "photometric_loss forward: empty input");
   const int64_t plane = H * W, nblk = ceil_div(plane, kThreads);
@@ -323,9 +325,10 @@ inline void launch_photometric_forward(const float* tgt, const float* srcs, cons
 }
 
 inline void launch_photometric_backward(const float* tgt, const float* srcs, const float* depth, const float* poses,
-                                        const float* K, const float* mask, int64_t B, int64_t S, int64_t C, int64_t H,
-                                        int64_t W, const PhotometricOptions& opt, const float* gscale, float* gdepth,
+                                        const float* K, const float* mask, PhotometricDims d,
+                                        const PhotometricOptions& opt, const float* gscale, float* gdepth,
                                         float* gposes, float* gmask) {
+  const int64_t B = d.B, S = d.S, C = d.C, H = d.H, W = d.W;
   check_dims("photometric_loss backward", B, C, H, W, S);
   SFM_CHECK(B * C * H * W > 0 && S > 0, "photometric_loss backward: empty input");
   SFM_CHECK(!gmask || mask, "photometric_loss backward: a mask gradient needs the mask");

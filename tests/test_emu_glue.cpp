@@ -118,7 +118,7 @@ TEST_CASE("emulated kernels: fill and pose_vec2mat", "[emu]") {
     }
   // inverse_warp of empty images: no launch, the pose gradient is zero
   std::vector<float> pose(12, 0.1f), K(18, 1.0f), gpose = sfm::test::poisoned(12);
-  kc::warpk::launch_inverse_warp_backward(nullptr, nullptr, pose.data(), K.data(), 2, 3, 0, 5, Padding::Zeros,
+  kc::warpk::launch_inverse_warp_backward(nullptr, nullptr, pose.data(), K.data(), WarpDims{2, 3, 0, 5}, Padding::Zeros,
                                           RotationMode::Euler, nullptr, nullptr, nullptr, gpose.data());
   CHECK(gpose == std::vector<float>(12, 0.0f));
   kc::warpk::launch_pose_vec2mat_forward(nullptr, 0, RotationMode::Euler, nullptr);

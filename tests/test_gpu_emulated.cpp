@@ -768,8 +768,7 @@ TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loo
         cpu::inverse_warp_forward<float>(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot,
                                          out_c.data(), val_c.data());
         auto out = poisoned(out_c.size()), val = poisoned(val_c.size());
-        kc::warpk::launch_inverse_warp_forward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), B, C, H,
-                                               W, pad, rot, out.data(), val.data());
+        kc::warpk::launch_inverse_warp_forward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot, out.data(), val.data());
         CHECK(within(rel_err(out, dvec(out_c)), 1e-5));
         emu_record(out);
         CHECK(val == val_c);
@@ -780,8 +779,7 @@ TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loo
         cpu::inverse_warp_backward<float>(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot,
                                           gout.data(), gs_c.data(), gd_c.data(), gp_c.data());
         auto gs = poisoned(gs_c.size()), gd = poisoned(gd_c.size()), gp = poisoned(gp_c.size());
-        kc::warpk::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), B, C,
-                                                H, W, pad, rot, gout.data(), gs.data(), gd.data(), gp.data());
+        kc::warpk::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot, gout.data(), gs.data(), gd.data(), gp.data());
         CHECK(within(rel_err(gs, dvec(gs_c)), 1e-5));  // CPU: float sums in pixel order; here exact fixed point
         emu_record(gs);
         CHECK(within(rel_err(gd, dvec(gd_c)), 1e-5));
@@ -790,8 +788,7 @@ TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loo
         emu_record(gp);
         // pose only (no depth buffer): the same pose gradient
         auto gp2 = poisoned(gp_c.size());
-        kc::warpk::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), B, C,
-                                                H, W, pad, rot, gout.data(), nullptr, nullptr, gp2.data());
+        kc::warpk::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot, gout.data(), nullptr, nullptr, gp2.data());
         CHECK(gp2 == gp);
       }
 }
@@ -816,14 +813,14 @@ TEST_CASE("emulated kernels: fused photometric loss matches the CPU loops", "[em
                                                               warped_c.data());
         auto loss = poisoned(1), warped = poisoned(warped_c.size());
         kc::warpk::launch_photometric_forward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
-                                              sc.K.data(), mask, B, S, C, H, W, opt, loss.data(), warped.data());
+                                              sc.K.data(), mask, d, opt, loss.data(), warped.data());
         CHECK(within(rel_err(loss, {loss_c}), 1e-6));
         emu_record(loss);
         CHECK(within(rel_err(warped, dvec(warped_c)), 1e-5));
         emu_record(warped);
         auto loss2 = poisoned(1);  // without the warped images
         kc::warpk::launch_photometric_forward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
-                                              sc.K.data(), mask, B, S, C, H, W, opt, loss2.data(), nullptr);
+                                              sc.K.data(), mask, d, opt, loss2.data(), nullptr);
         CHECK(loss2 == loss);
 
         const float gscale = 1.7f;
@@ -833,7 +830,7 @@ TEST_CASE("emulated kernels: fused photometric loss matches the CPU loops", "[em
                                          with_mask ? gm_c.data() : nullptr);
         auto gd = poisoned(gd_c.size()), gp = poisoned(gp_c.size()), gm = poisoned(gm_c.size());
         kc::warpk::launch_photometric_backward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
-                                               sc.K.data(), mask, B, S, C, H, W, opt, &gscale, gd.data(), gp.data(),
+                                               sc.K.data(), mask, d, opt, &gscale, gd.data(), gp.data(),
                                                with_mask ? gm.data() : nullptr);
         CHECK(within(rel_err(gd, dvec(gd_c)), 1e-5));
         emu_record(gd);
