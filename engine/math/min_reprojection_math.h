@@ -48,8 +48,10 @@ constexpr double kSsimC1 = 0.01 * 0.01;
 constexpr double kSsimC2 = 0.03 * 0.03;
 constexpr int kWindow = 9;  // 3x3
 
-// ReflectionPad2d(1) index for i in [-1, n]: -1 -> 1, n -> n - 2 (n >= 2).
-SFM_HD int reflect_index(int i, int n) { return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i); }
+// ReflectionPad2d(1) index for i in [-1, n]: -1 -> 1, n -> n - 2 (n >= 2). A plane of one row or
+// column (allowed without SSIM, where only the window's centre is used) has no reflection: every
+// index is 0, so that the window's unused corners still read inside the plane.
+SFM_HD int reflect_index(int i, int n) { return n <= 1 ? 0 : (i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i)); }
 
 // ------------------------------------------------------------------ SSIM of one window
 // The SSIM loss term clamp((1 - SSIM)/2, 0, 1) of the 9 values x[k], y[k]. When gy is given,
