@@ -403,6 +403,9 @@ void check_stop_request(const std::string& name, const std::string& mpirun_optio
   CHECK(state["step"].get<int64_t>() == m.back()["step"].get<int64_t>());
   CHECK(read_weights(job.run).size() == initial_weights().size());
   CHECK(out.find("trained steps") != std::string::npos);  // rank 0's last line: it ended normally
+  // At the start rank 0 said how to stop a job and keep a checkpoint (both jobs here have a kill
+  // timeout under 10 s: the default 1 s, or 5 s).
+  CHECK(out.find("send SIGUSR1 to mpirun") != std::string::npos);
   CHECK(find_rank(job.tag, 0) < 0);
   CHECK(find_rank(job.tag, 1) < 0);
 }
