@@ -17,7 +17,9 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/stopwatch.h"
 #include "models/sfmlearner_graph.h"
+#include "models/sfmlearner_parallel.h"
 
 namespace sfm {
 
@@ -26,8 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string format(const char* fmt, ...) {
@@ -228,10 +228,11 @@ double bench_median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-StepLosses train_bench_step(SfMLearner& m, const SfMBatch& b, StepPhases* phases) {
+StepLosses train_bench_step(SfMLearner& m, const SfMBatch& b, StepPhases* phases, DataParallelStep* parallel) {
   StepControl c;
   c.skip_non_finite = false;
   c.phases = phases;
+  if (parallel) parallel->attach(c);
   return m.step(b, c);
 }
 

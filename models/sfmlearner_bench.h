@@ -33,6 +33,8 @@
 
 namespace sfm {
 
+class DataParallelStep;
+
 struct TrainBenchSettings {
   Device dev = Device::CPU;
   int batch = 4, height = 128, width = 416, seq_length = 3;
@@ -58,8 +60,10 @@ struct TrainBenchLoader {
 // The benchmark's iteration: SfMLearner::step as the trainer runs it, except that the loss is
 // not read back to the host every step (skip_non_finite off; the trainer's extra read is one
 // scalar, and the check cannot change a finite step). With `phases` the device is
-// synchronised and timed at each phase boundary.
-StepLosses train_bench_step(SfMLearner& m, const SfMBatch& b, StepPhases* phases = nullptr);
+// synchronised and timed at each phase boundary; with `parallel` the step is the job's
+// data-parallel step (models/sfmlearner_parallel.h), as the trainer runs it under a launcher.
+StepLosses train_bench_step(SfMLearner& m, const SfMBatch& b, StepPhases* phases = nullptr,
+                            DataParallelStep* parallel = nullptr);
 
 // The pre-loaded batch: random_batch with seed 12345 on s.dev (seeded smooth random images in
 // [0,255], KITTI-like K), normalised once as the loader normalises its batches, so the timed

@@ -5,13 +5,14 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 
 #include "engine/collective.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
+#include "engine/hash.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "engine/stopwatch.h"
 #include "models/sfmlearner_parallel.h"
 
 namespace sfm {
@@ -21,17 +22,13 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
 // FNV-1a over the bits of every parameter, in Adam's order.
 uint64_t weights_hash(SfMLearner& m) {
-  uint64_t h = 1469598103934665603ull;
-  for (const Tensor& p : m.parameters())
-    for (float v : p.to_vector()) {
-      uint32_t bits;
-      std::memcpy(&bits, &v, 4);
-      for (int k = 0; k < 4; ++k) h = (h ^ ((bits >> (8 * k)) & 0xffu)) * 1099511628211ull;
-    }
+  uint64_t h = kFnv1aOffset;
+  for (const Tensor& p : m.parameters()) {
+    const std::vector<float> v = p.to_vector();
+    h = fnv1a64(v.data(), v.size() * sizeof(float), h);
+  }
   return h;
 }
 
@@ -77,12 +74,9 @@ ParallelBenchRun run_impl(const TrainBenchSettings& s, const TrainBenchOptions& 
   std::vector<double> step_ms, reduce_ms;
   Tensor last;
   for (int i = 0; i < s.warmup + s.iters; ++i) {
-    StepControl c;
-    c.skip_non_finite = false;  // as train_bench_step: no host read-back of the loss
-    parallel.attach(c);
     comm.barrier();
     auto t0 = Clock::now();
-    last = m.step(in, c).total;
+    last = train_bench_step(m, in, nullptr, &parallel).total;
     cuda_synchronize();
     const double ms = ms_since(t0);
     if (i < s.warmup) continue;
@@ -106,10 +100,8 @@ ParallelBenchRun run_impl(const TrainBenchSettings& s, const TrainBenchOptions& 
   v[4 * rank + 2] = last.item();
   v[4 * rank + 3] = h == h0 ? 0.0 : 1.0;
   comm.all_reduce_sum(v.data(), v.size());
-  std::vector<double> one(s.iters, 0.0);
-  if (rank == 0) one = r.one_rank_ms;
-  comm.all_reduce_sum(one.data(), one.size());
-  r.one_rank_ms = one;
+  r.one_rank_ms.resize(s.iters);
+  comm.broadcast(r.one_rank_ms.data(), r.one_rank_ms.size() * sizeof(double), 0);
   double mismatches = 0;
   for (int k = 0; k < ranks; ++k) {
     r.step_ms_median.push_back(v[4 * k + 0]);

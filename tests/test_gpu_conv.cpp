@@ -28,6 +28,7 @@
 
 #include <unistd.h>
 
+#include "engine/hash.h"
 #include "engine/testing/compare.h"
 #include "engine/device_runtime.h"
 #if SFM_WITH_CUDA
@@ -240,7 +241,7 @@ TEST_CASE("gpu conv: activation epilogue and gradient helpers", "[gpu][conv]") {
 #if SFM_WITH_CUDA && SFM_WITH_CUDNN
 namespace {
 uint64_t cudnn_output_hash() {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a over the bits of every output
+  uint64_t h = kFnv1aOffset;  // FNV-1a over the bits of every output
   auto L = [](bool tr, int64_t C, int64_t H, int64_t W, int64_t O, int k, int s, int p, int op) {
     return layer_at("hash", tr, 2, C, H, W, O, k, s, p, op, Activation::None);
   };
@@ -253,11 +254,10 @@ uint64_t cudnn_output_hash() {
     run_layer(ConvImpl::CuDNN, l, x.data<float>(), w.data<float>(), b.data<float>(), dy.data<float>(), y.data<float>(),
               dx.data<float>(), dw.data<float>(), db.data<float>());
     for (const Tensor* t : {&y, &dx, &dw, &db})
-      for (float v : t->to_vector()) {
-        uint32_t bits;
-        std::memcpy(&bits, &v, 4);
-        h = (h ^ bits) * 1099511628211ull;
-      }
+    {
+      const std::vector<float> v = t->to_vector();
+      h = fnv1a64(v.data(), v.size() * sizeof(float), h);
+    }
   }
   return h;
 }

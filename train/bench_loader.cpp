@@ -1,4 +1,5 @@
 // The loader-fed half of `sfm bench train` (train/bench_loader.h).
+#include "engine/stopwatch.h"
 #include "train/bench_loader.h"
 
 #include <algorithm>
@@ -15,8 +16,6 @@ namespace {
 
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 // A small synthetic data set in the formatted layout: 3 scenes (2 listed in train.txt), enough
 // frames for several batches per epoch. Returns a description for the report.

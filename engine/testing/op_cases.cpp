@@ -23,6 +23,7 @@
 //     difference is exact in float32 (a zero is an exact zero on both sides, where both take
 //     d|e|/de = 0).
 #include "engine/testing/op_cases.h"
+#include "engine/hash.h"
 #include "engine/testing/op_cases_min_reprojection.h"
 #include "engine/testing/op_cases_smooth_upsample.h"
 
@@ -83,8 +84,7 @@ Tensor CaseContext::in(const CaseInputs& inputs, const std::string& name, bool r
 }
 
 uint64_t case_seed(uint64_t run_seed, const std::string& key) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a of the key, then a splitmix64 finaliser
-  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  const uint64_t h = fnv1a64(key);  // then a splitmix64 finaliser
   uint64_t z = run_seed + 0x9e3779b97f4a7c15ull * (h | 1);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;

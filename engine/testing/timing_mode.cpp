@@ -14,6 +14,7 @@
 
 #include "engine/device_runtime.h"
 #include "engine/error.h"
+#include "engine/stopwatch.h"
 #include "engine/testing/selftest.h"
 
 namespace sfm::testing {
@@ -21,7 +22,6 @@ namespace sfm::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 void print_header(std::FILE* f) {
   std::fprintf(f, "%-28s %-13s %-10s %10s %10s %10s %9s %8s  %s\n", "op", "implementation", "shape", "ms", "min ms",

@@ -1,3 +1,4 @@
+#include "engine/hash.h"
 #include "train/kitti/prepare.h"
 
 #include <unistd.h>
@@ -30,14 +31,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
 
 std::vector<std::string> sorted_stems(const fs::path& dir, const std::string& ext) {
   std::vector<std::string> out;
@@ -133,7 +126,7 @@ std::set<std::string> read_static_frames(const std::string& path) {
 void split_drives(const std::vector<std::string>& drives, double val_fraction, uint64_t seed,
                   std::vector<std::string>& train, std::vector<std::string>& val) {
   std::vector<std::pair<uint64_t, std::string>> keyed;
-  for (const auto& d : drives) keyed.push_back({mix_seed(seed, fnv1a(d), 0, 0x5B117), d});
+  for (const auto& d : drives) keyed.push_back({mix_seed(seed, fnv1a64(d), 0, 0x5B117), d});
   std::sort(keyed.begin(), keyed.end());
   const int n = (int)keyed.size();
   int nv = (int)std::lround(n * val_fraction);
