@@ -214,8 +214,10 @@ int bench_train(const std::vector<std::string>& argv) {
               "where TF32 exists, else handwritten)",
               "")
       .option("threads", "CPU threads (0: all)", "0")
-      .option("python", "Python interpreter for --pytorch",
-              fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3")
+      .option("python",
+              "Python interpreter for --pytorch (auto: the first of python3 on PATH, /usr/bin/python3, "
+              "/usr/local/bin/python3, /opt/*/.venv/bin/python3 that imports torch; the JSON records which)",
+              "auto")
       .option("pytorch-script",
               "the reference benchmark (default: tests/reference/bench_train.py, found from the current "
               "folder or the executable's)",
@@ -372,6 +374,7 @@ int bench_train(const std::vector<std::string>& argv) {
       s.dev == Device::CPU ? cpu_model_name() + ", " + std::to_string(cpu_threads()) + " threads" : cuda_device_name();
   o.loader = bench_train_loader();
   o.progress = print_line;
+  o.partial_report = write_json;  // each implementation's run as it ends (a time limit keeps them)
   if (parallel) {
     const bool lead = world().rank() == 0;
     if (lead) {
@@ -398,8 +401,12 @@ int bench_train(const std::vector<std::string>& argv) {
   TrainBenchResult res = run_train_bench(s, o);
   print_runs(s, res);
   if (a.get_flag("pytorch")) {
-    const json pt = run_pytorch_bench(s, a.get("python"), find_pytorch_bench_script(a.get("pytorch-script")),
-                                      pytorch_precision_for(s.dev, res.runs), print_line);
+    std::vector<std::string> tried;
+    const std::string python = find_python_with_torch(a.get("python"), &tried);
+    for (const std::string& t : tried) print_line("Python candidate " + t);
+    json pt = run_pytorch_bench(s, python, find_pytorch_bench_script(a.get("pytorch-script")),
+                                pytorch_precision_for(s.dev, res.runs), print_line);
+    if (!tried.empty()) pt["python_candidates"] = tried;
     const std::vector<PyTorchPairing> rows = pair_with_pytorch(pt, res.runs);
     print_pytorch(pt, rows);
     res.report["pytorch"] = pt;

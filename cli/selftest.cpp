@@ -24,6 +24,10 @@ static int selftest_main(const std::vector<std::string>& argv) {
       .flag("quick", "few, small shapes (seconds)")
       .option("seed", "seed of the inputs and the random shapes (default: from the clock; printed)", "")
       .option("filter", "only rows whose family/op/implementation/case contains this text", "")
+      .option("exclude",
+              "leave out rows whose family/op/implementation/case contains any of these (comma-separated; "
+              "e.g. cudnn,cublas under compute-sanitizer, which instruments the libraries too)",
+              "")
       .option("classes", "only these shape classes, comma-separated: sfmlearner, edge, random (default: all)", "")
       .option("json", "also write the rows as JSON to this file", "")
       .option("threads", "CPU threads (0 = all)", "0")
@@ -63,12 +67,13 @@ static int selftest_main(const std::vector<std::string>& argv) {
     SFM_CHECK(o.seed != 0, "sfm selftest: --seed must be nonzero");
   }
   o.filter = a.get("filter");
+  o.exclude = a.get("exclude");
   o.classes = a.get("classes");
   o.json_path = a.get("json");
   o.only_failures = a.get_flag("failures");
   const testing::SelftestReport r = testing::run_selftest(o);
   if (r.passed + r.failed == 0) {
-    std::fprintf(stderr, "sfm selftest: no row ran%s\n", o.filter.empty() ? "" : " (check --filter)");
+    std::fprintf(stderr, "sfm selftest: no row ran%s\n", o.filter.empty() && o.exclude.empty() ? "" : " (check --filter and --exclude)");
     return 1;
   }
   return r.ok() ? 0 : 1;

@@ -58,10 +58,14 @@ Collective& single_process() {
   return s;
 }
 
-#if SFM_WITH_MPI
-Collective* mpi_world();  // engine/collective_mpi.cpp: initialises MPI on first call
-void mpi_shutdown();
-#endif
+namespace {
+// Empty until engine/collective_mpi.cpp, linked into the executable, registers itself (before
+// main). Zero-initialised, so it does not depend on the order of static initialisers.
+MpiHooks g_mpi;
+}  // namespace
+
+void register_mpi(const MpiHooks& hooks) { g_mpi = hooks; }
+
 #if SFM_WITH_NCCL
 Collective* nccl_world(Collective& bootstrap);  // engine/collective_nccl.cpp
 void nccl_shutdown();
@@ -69,11 +73,7 @@ void nccl_shutdown();
 
 }  // namespace detail
 
-#if SFM_WITH_MPI
-bool collective_mpi_built() { return true; }
-#else
-bool collective_mpi_built() { return false; }
-#endif
+bool collective_mpi_built() { return detail::g_mpi.world != nullptr; }
 #if SFM_WITH_NCCL
 bool collective_nccl_built() { return true; }
 #else
@@ -81,12 +81,9 @@ bool collective_nccl_built() { return false; }
 #endif
 
 Collective& world() {
-#if SFM_WITH_MPI
-  static Collective* w = detail::launched_by_mpi() ? detail::mpi_world() : &detail::single_process();
+  static Collective* w =
+      detail::g_mpi.world && detail::launched_by_mpi() ? detail::g_mpi.world() : &detail::single_process();
   return *w;
-#else
-  return detail::single_process();
-#endif
 }
 
 Collective& device_world() {
@@ -121,9 +118,7 @@ void shutdown_collective() {
 #if SFM_WITH_NCCL
   detail::nccl_shutdown();
 #endif
-#if SFM_WITH_MPI
-  if (detail::launched_by_mpi()) detail::mpi_shutdown();
-#endif
+  if (detail::g_mpi.shutdown && detail::launched_by_mpi()) detail::g_mpi.shutdown();
 }
 
 }  // namespace sfm

@@ -2,7 +2,8 @@
 // The processes of one data-parallel job and what they do together: rank and size, sum
 // all-reduces, broadcast, barrier, and ending the whole job. Three implementations:
 //   single process (this file's default: rank 0 of 1, every call a no-op or a copy),
-//   MPI (engine/collective_mpi.cpp, built when CMake finds MPI: SFM_WITH_MPI) for host buffers,
+//   MPI (engine/collective_mpi.cpp, linked into `sfm` and `sfm_tests` when CMake finds MPI, and
+//     never into the GPU bundle's binaries: a bare GPU image has no libmpi) for host buffers,
 //   NCCL (kernels/nccl_collective.cu, CUDA builds with NCCL: SFM_WITH_NCCL) for device buffers,
 //     bootstrapped over MPI.
 // world() is the process's communicator: MPI when the build has it and the process was started
@@ -38,7 +39,7 @@ class Collective {
 
 // The process's communicator (created on first use; see the header comment).
 Collective& world();
-// True when the build has MPI (whether or not this process runs under a launcher).
+// True when this executable has MPI linked in (whether or not it runs under a launcher).
 bool collective_mpi_built();
 // Finalises MPI when world() started it (the end of main; a no-op otherwise).
 void shutdown_collective();
@@ -60,6 +61,13 @@ namespace detail {
 // The launcher's environment says this process is one of a job's ranks.
 bool launched_by_mpi();
 Collective& single_process();
+// MPI is linked per executable (the object library sfm_mpi): engine/collective_mpi.cpp
+// registers these before main runs; without it world() is always the single process.
+struct MpiHooks {
+  Collective* (*world)() = nullptr;  // initialises MPI on first call
+  void (*shutdown)() = nullptr;
+};
+void register_mpi(const MpiHooks& hooks);
 }  // namespace detail
 
 }  // namespace sfm

@@ -1,4 +1,5 @@
-// The MPI communicator (built when CMake finds MPI: SFM_WITH_MPI). Only the main thread calls
+// The MPI communicator (the object library sfm_mpi, linked into `sfm` and `sfm_tests` when CMake
+// finds MPI; it registers itself with engine/collective.cpp before main). Only the main thread calls
 // MPI (MPI_THREAD_FUNNELED): the data loader's threads never do.
 #include <mpi.h>
 
@@ -81,8 +82,6 @@ class MpiWorld final : public Collective {
 
 MpiWorld* g_world = nullptr;
 
-}  // namespace
-
 Collective* mpi_world() {
   if (!g_world) g_world = new MpiWorld();  // lives until mpi_shutdown (no static destructor order)
   return g_world;
@@ -91,5 +90,9 @@ Collective* mpi_world() {
 void mpi_shutdown() {
   if (g_world) g_world->finalize();
 }
+
+[[maybe_unused]] const bool g_registered = (register_mpi(MpiHooks{&mpi_world, &mpi_shutdown}), true);
+
+}  // namespace
 
 }  // namespace sfm::detail

@@ -15,6 +15,7 @@
 #include "engine/autograd.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
+#include "engine/hash.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/stopwatch.h"
@@ -132,6 +133,7 @@ TrainBenchRun run_impl(const TrainBenchSettings& s, const TrainBenchOptions& o, 
   }
   r.mem_after = alloc.stats();
   r.loss_last = last.item();
+  r.weights_hash_after_timed = sfmlearner_weights_hash(m);
   if (s.dev == Device::CUDA) {  // the breakdown from a separate, phase-synchronised pass
     for (int i = 0; i < std::min(s.iters, 20); ++i) {
       StepPhases p;
@@ -188,6 +190,7 @@ json run_json(const TrainBenchSettings& s, const TrainBenchRun& r) {
            {"note", s.dev == Device::CPU ? "engine tensor storage (CPU allocator); excludes library scratch"
                                          : "CUDA caching allocator: bytes handed out; reserved = held from cudaMalloc"}}},
          {"loss_last", r.loss_last},
+         {"weights_fnv1a_after_timed", format("%016llx", (unsigned long long)r.weights_hash_after_timed)},
          {"autograd_nodes_per_iteration", r.tape_nodes}};
   if (!r.loader_ms.empty())
     j["loader"] = {{"timing", timing_json(r.loader_ms, s.batch)},
@@ -318,14 +321,25 @@ TrainBenchResult run_train_bench(const TrainBenchSettings& s, const TrainBenchOp
   }
   const SfMBatch in = train_bench_batch(s);
   res.load_average_before = load_average();
-  for (const std::string& impl : o.impls) res.runs.push_back(run_impl(s, o, impl, in, data_root));
-  res.load_average_after = load_average();
   report["load_average_before"] = res.load_average_before;
+  report["runs"] = json::array();
+  for (const std::string& impl : o.impls) {
+    res.runs.push_back(run_impl(s, o, impl, in, data_root));
+    report["runs"].push_back(run_json(s, res.runs.back()));
+    if (o.partial_report) o.partial_report(report);
+  }
+  res.load_average_after = load_average();
   report["load_average_after"] = res.load_average_after;
-  json runs = json::array();
-  for (const TrainBenchRun& r : res.runs) runs.push_back(run_json(s, r));
-  report["runs"] = runs;
   return res;
+}
+
+uint64_t sfmlearner_weights_hash(SfMLearner& m) {
+  uint64_t h = kFnv1aOffset;
+  for (const Tensor& p : m.parameters()) {
+    const std::vector<float> v = p.to_vector();
+    h = fnv1a64(v.data(), v.size() * sizeof(float), h);
+  }
+  return h;
 }
 
 }  // namespace sfm

@@ -96,6 +96,7 @@ struct TrainBenchRun {
   StepPhases phases;  // medians
   MemoryStats mem_before, mem_after;  // around the timed pre-loaded iterations
   double loss_last = NAN;             // total loss of the last timed pre-loaded iteration
+  uint64_t weights_hash_after_timed = 0;  // sfmlearner_weights_hash after warm-up + timed iterations
   double graph_loss = NAN;
   std::string graph_status;
   size_t graph_nodes = 0, graph_capture_mallocs = 0;
@@ -120,7 +121,14 @@ struct TrainBenchOptions {
   std::string device_description;  // for the report ("<cpu model>, N threads" / the GPU's name)
   const TrainBenchLoader* loader = nullptr;  // null: no loader-fed run (no OpenCV)
   std::function<void(const std::string&)> progress;  // one line at a time (may be empty)
+  // Called with the report so far after each implementation's run (may be empty): a benchmark
+  // cut short by a time limit still leaves the runs that finished (`--json` writes each).
+  std::function<void(const nlohmann::json&)> partial_report;
 };
+
+// FNV-1a over the bits of every parameter, in Adam's order: equal fingerprints after equal steps
+// mean bitwise-equal training (two processes, two ranks).
+uint64_t sfmlearner_weights_hash(SfMLearner& m);
 
 // The settings block of the report (also written by --roofline).
 nlohmann::json train_bench_settings_json(const TrainBenchSettings& s);

@@ -9,7 +9,6 @@
 #include "engine/collective.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
-#include "engine/hash.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/stopwatch.h"
@@ -21,16 +20,6 @@ namespace {
 
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-// FNV-1a over the bits of every parameter, in Adam's order.
-uint64_t weights_hash(SfMLearner& m) {
-  uint64_t h = kFnv1aOffset;
-  for (const Tensor& p : m.parameters()) {
-    const std::vector<float> v = p.to_vector();
-    h = fnv1a64(v.data(), v.size() * sizeof(float), h);
-  }
-  return h;
-}
 
 // Each rank's own batch: the single-process benchmark's for rank 0, seeded by rank otherwise.
 SfMBatch rank_batch(const TrainBenchSettings& s, int rank) {
@@ -90,7 +79,7 @@ ParallelBenchRun run_impl(const TrainBenchSettings& s, const TrainBenchOptions& 
   r.gradient_floats = parallel.gradient_floats();
 
   // Rank 0's weights against everyone's.
-  uint64_t h = weights_hash(m), h0 = h;
+  uint64_t h = sfmlearner_weights_hash(m), h0 = h;
   comm.broadcast(&h0, sizeof h0, 0);
 
   // Every rank's figures to every rank: 4 values per rank, the others' slots zero.

@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -43,6 +44,47 @@ std::string find_pytorch_bench_script(const std::string& given) {
       "--pytorch-script)");
 }
 
+std::string find_python_with_torch(const std::string& given, std::vector<std::string>* tried) {
+  if (given != "auto") return given;
+  std::vector<std::string> cands;
+  auto add = [&](const fs::path& p) {
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec)) return;
+    for (const std::string& c : cands)
+      if (c == p.string()) return;
+    cands.push_back(p.string());
+  };
+  if (const char* path = std::getenv("PATH")) {
+    std::string dirs = path;
+    for (size_t b = 0; b <= dirs.size();) {
+      size_t e = dirs.find(':', b);
+      if (e == std::string::npos) e = dirs.size();
+      if (e > b) add(fs::path(dirs.substr(b, e - b)) / "python3");
+      b = e + 1;
+    }
+  }
+  add("/usr/bin/python3");
+  add("/usr/local/bin/python3");
+  std::error_code ec;
+  std::vector<fs::path> opt;
+  for (const auto& d : fs::directory_iterator("/opt", ec)) opt.push_back(d.path());
+  std::sort(opt.begin(), opt.end());
+  for (const fs::path& d : opt) {
+    add(d / ".venv/bin/python3");
+    add(d / "bin/python3");
+  }
+  std::string list;
+  for (const std::string& c : cands) {
+    const int rc = std::system((sh_quote(c) + " -c 'import torch' > /dev/null 2>&1").c_str());
+    const bool ok = rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
+    if (tried) tried->push_back(c + (ok ? ": imports torch" : ": no torch"));
+    list += (list.empty() ? "" : ", ") + c;
+    if (ok) return c;
+  }
+  fail("sfm bench train --pytorch: no Python interpreter here imports torch (tried ",
+       list.empty() ? std::string("none found") : list, "); pass --python");
+}
+
 std::string pytorch_precision_for(Device dev, const std::vector<TrainBenchRun>& runs) {
   if (dev != Device::CUDA) return "fp32";
   bool tf = false, fp = false;
@@ -77,6 +119,7 @@ json run_pytorch_bench(const TrainBenchSettings& s, const std::string& python, c
   }
   SFM_CHECK(j.contains("runs") && j["runs"].is_array(), "sfm bench train --pytorch: ", out, " has no 'runs' array");
   j["command"] = cmd;
+  j["python_interpreter"] = python;
   return j;
 }
 

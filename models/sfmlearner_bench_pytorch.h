@@ -17,6 +17,12 @@ namespace sfm {
 // folder or from the executable's folders upwards; throws when there is none.
 std::string find_pytorch_bench_script(const std::string& given);
 
+// The interpreter for the reference: `given` unless it is "auto"; else the first that imports
+// torch among python3 on PATH, /usr/bin/python3, /usr/local/bin/python3, /opt/*/.venv/bin/python3
+// and /opt/*/bin/python3 (a GPU image's torch may live in a venv while /usr/bin/python3 has
+// none). `tried` gets each candidate and its verdict. Throws, listing them, when none does.
+std::string find_python_with_torch(const std::string& given, std::vector<std::string>* tried = nullptr);
+
 // The precision policy to ask the reference for: "fp32" on the CPU; on CUDA "tf32", "fp32" or
 // "both", after the precisions of our runs.
 std::string pytorch_precision_for(Device dev, const std::vector<TrainBenchRun>& runs);

@@ -8,7 +8,10 @@
 #   third_party/prebuilt/bin/{sfm,sfm_tests}
 #        when the CUDA toolkit is here: the OpenCV-free executables (targets sfm_core and
 #        sfm_tests_core), built for sm_90 with the static CUDA runtime and a static C++
-#        runtime; they need the driver, cuBLAS and cuDNN there;
+#        runtime, without MPI (linked into `sfm` and `sfm_tests` only); they need the driver,
+#        cuBLAS, cuDNN and NCCL there, and nothing else beyond glibc and the carried libgomp:
+#        scripts/check_needed.sh fails the bundle otherwise (tests/gpu/check_bare_root.sh then
+#        proves they start in a root holding only those);
 #   third_party/prebuilt/lib     the non-system shared libraries they need that a bare image
 #        may lack (libgomp);
 #   third_party/prebuilt/ldd.txt, BUILD_INFO.txt   what they link against and how they were built;
@@ -75,6 +78,11 @@ if command -v nvcc > /dev/null; then
   cp "$BUILD/core/sfm_core" "$TP/prebuilt/bin/sfm"
   cp "$BUILD/core/sfm_tests_core" "$TP/prebuilt/bin/sfm_tests"
   strip --strip-unneeded "$TP/prebuilt/bin/sfm" "$TP/prebuilt/bin/sfm_tests" 2> /dev/null || true
+  if ! scripts/check_needed.sh "$TP/prebuilt/bin/sfm" "$TP/prebuilt/bin/sfm_tests"; then
+    echo "gpu_bundle: the prebuilt binaries would not start on a bare GPU image; removing them"
+    rm -rf "$TP/prebuilt"
+    exit 1
+  fi
   {
     for b in sfm sfm_tests; do
       echo "== $b: NEEDED entries (readelf -d)"

@@ -6,6 +6,10 @@
 #  3. makes the GPU bundle (scripts/gpu_bundle.sh: headers and OpenCV-free prebuilt binaries
 #     for a bare GPU machine) and prints its size, then runs tests/gpu/first_contact.sh
 #     --dry-run (the command for the first GPU call, without a GPU) and checks what it left,
+#     checks that the bundle's binaries need nothing a bare GPU image lacks and start in a root
+#     holding only glibc, libgomp and the CUDA libraries (tests/gpu/check_bare_root.sh), and
+#     reads every kernel's registers and spills from an sm_90 compile (scripts/kernel_resources.sh:
+#     fails if one spills),
 #  4. builds a CPU-only AddressSanitizer + UBSan configuration and runs the CPU suite in it.
 # After each suite it prints how many tests really ran and how many were skipped: a skipped
 # test (no GPU, no fixture) is reported by ctest as "Not Run", never as passed.
@@ -50,11 +54,32 @@ fi
 
 echo "== GPU bundle (third_party/) and the first-contact dry run"
 scripts/gpu_bundle.sh build
-rm -rf build/first_contact_dry build/first_contact_dry_work
+if [ -d third_party/prebuilt/bin ]; then
+  # The allow-list must refuse what a bare GPU image lacks: build/sfm links MPI and OpenCV.
+  if scripts/check_needed.sh build/sfm > build/check_needed_negative.txt; then
+    echo "== check_needed.sh accepted build/sfm, which needs MPI and OpenCV"; exit 1
+  fi
+  grep -q "libmpi" build/check_needed_negative.txt || { cat build/check_needed_negative.txt; echo "== check_needed.sh did not name libmpi"; exit 1; }
+  echo "== check_needed.sh refuses build/sfm: $(cat build/check_needed_negative.txt | cut -c1-160)"
+  echo "== the bundle's binaries in a root holding only glibc, libgomp and the CUDA libraries (chroot)"
+  bare_rc=0
+  tests/gpu/check_bare_root.sh third_party/prebuilt/bin || bare_rc=$?
+  if [ $bare_rc = 77 ]; then echo "== bare-root start check SKIPPED (said why above): not proven here"
+  elif [ $bare_rc != 0 ]; then exit $bare_rc; fi
+fi
+rm -rf build/first_contact_dry build/follow_up_dry build/first_contact_dry_work
 # Without nvcc there are no prebuilt binaries: the dry run then takes build/'s.
 [ -d third_party/prebuilt/bin ] || export SFM_BIN_DIR=$PWD/build
-OUT=build/first_contact_dry WORK=build/first_contact_dry_work TOTAL_BUDGET_S=300 tests/gpu/first_contact.sh --dry-run
-tests/gpu/check_dry_run.sh build/first_contact_dry
+OUT=build/first_contact_dry WORK=build/first_contact_dry_work tests/gpu/first_contact.sh --dry-run
+OUT=build/follow_up_dry WORK=build/first_contact_dry_work tests/gpu/follow_up.sh --dry-run
+tests/gpu/check_dry_run.sh build/first_contact_dry build/follow_up_dry
+
+echo "== static kernel resources (sm_90, ptxas -v): fails if a kernel spills (table: docs/kernels.md)"
+kr_rc=0
+scripts/kernel_resources.sh --json build/kernel_resources.json > build/kernel_resources.md || kr_rc=$?
+tail -n 3 build/kernel_resources.md
+if [ $kr_rc = 77 ]; then echo "== kernel resources SKIPPED (no nvcc): not checked here"
+elif [ $kr_rc != 0 ]; then exit $kr_rc; fi
 
 echo "== emulated device build: [emu] + [gpu] tests, CUDA selftest, device-code coverage (build-emu-cov/, gcov)"
 scripts/emu_coverage.sh build-emu-cov

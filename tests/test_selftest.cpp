@@ -97,6 +97,22 @@ TEST_CASE("selftest: the CPU quick form passes every row and covers every op fam
     CHECK(ops.count(op) == 1);
 }
 
+TEST_CASE("selftest: --filter keeps, --exclude leaves out rows by name", "[selftest]") {
+  // The sanitizer runs of tests/gpu/first_contact.sh leave the library rows out this way.
+  SelftestOptions o = quiet(Device::CPU, 7);
+  o.filter = "conv";
+  const SelftestReport all_conv = run_selftest(o);
+  o.exclude = "conv_transpose2d,nothing-has-this";
+  const SelftestReport some = run_selftest(o);
+  REQUIRE(all_conv.rows.size() > some.rows.size());
+  REQUIRE(!some.rows.empty());
+  size_t transposed = 0;
+  for (const SelftestRow& row : all_conv.rows) transposed += row.op == "conv_transpose2d";
+  CHECK(transposed > 0);
+  CHECK(some.rows.size() == all_conv.rows.size() - transposed);
+  for (const SelftestRow& row : some.rows) CHECK(row.op != "conv_transpose2d");
+}
+
 TEST_CASE("selftest: planted defects are reported as failures", "[selftest]") {
   const uint64_t seed = 99;
   const std::vector<OpCase> table = op_cases(Device::CPU, seed);

@@ -302,8 +302,16 @@ SelftestReport run_selftest(const SelftestOptions& opt_in) {
     if (!opt.classes.empty() && ("," + opt.classes + ",").find("," + std::string(shape_class_name(c.shape_class)) + ",") ==
                                     std::string::npos)
       continue;
-    if (!opt.filter.empty() && (c.family + "/" + c.op + "/" + c.impl + "/" + c.shape).find(opt.filter) == std::string::npos)
-      continue;
+    const std::string name = c.family + "/" + c.op + "/" + c.impl + "/" + c.shape;
+    if (!opt.filter.empty() && name.find(opt.filter) == std::string::npos) continue;
+    bool excluded = false;
+    for (size_t b = 0; b < opt.exclude.size() && !excluded;) {
+      size_t e = opt.exclude.find(',', b);
+      if (e == std::string::npos) e = opt.exclude.size();
+      excluded = e > b && name.find(opt.exclude.substr(b, e - b)) != std::string::npos;
+      b = e + 1;
+    }
+    if (excluded) continue;
     rows.push_back(std::move(c));
   }
   return run_selftest(opt, rows);

@@ -31,6 +31,7 @@ struct SelftestOptions {
   bool quick = false;         // the quick selection (small shapes; seconds on the CPU)
   uint64_t seed = 0;          // 0: from the clock
   std::string filter;         // run only rows whose "family/op/impl/shape" contains this
+  std::string exclude;        // and leave out rows containing any of these (comma-separated)
   std::string classes;        // run only these shape classes ("edge,random"; "" = all)
   std::string json_path;      // write the rows there ("" = no file)
   std::FILE* out = stdout;    // the table (nullptr = print nothing)

@@ -7,9 +7,15 @@
 #  - the probe that fails is FAIL and the steps after it still ran;
 #  - every SKIPPED line says why; no real step FAILed or TIMED OUT (each binary, asked for a
 #    GPU it does not have, must say so quickly and plainly);
-#  - at most 8 files in OUT (what the device tool brings back).
+#  - at most 8 files in OUT (what the device tool brings back);
+#  - the order of the plan (docs/kernels.md, "The GPU window"): the selftest, then the
+#    benchmarks, then the tests, the sanitizers last; the real steps' budgets add up to at most
+#    420 s (the build fallback apart);
+#  - with FOLLOW_OUT: the follow-up's dry run left its summary, at most 150 s of budgets.
+#   tests/gpu/check_dry_run.sh OUT [FOLLOW_OUT]
 set -u -o pipefail
-OUT=${1:?usage: check_dry_run.sh OUT}
+OUT=${1:?usage: check_dry_run.sh OUT [FOLLOW_OUT]}
+FOLLOW=${2:-}
 S=$OUT/summary.txt
 bad=0
 err() { echo "check_dry_run: $*"; bad=1; }
@@ -38,9 +44,36 @@ logs=$(tar tzf "$OUT/logs.tar.gz" 2> /dev/null)
 for f in $(echo "$steps" | grep -o '[0-9][0-9]-[A-Za-z0-9_.-]*\.log'); do
   echo "$logs" | grep -q "logs/$f" || err "$f is named in the summary but not in logs.tar.gz"
 done
-grep -q '^== first contact:' "$S" && grep -Eq '^PASS [0-9]+  FAIL [0-9]+  TIMEOUT [0-9]+  SKIPPED [0-9]+' "$S" ||
+grep -q '^== first_contact:' "$S" && grep -Eq '^PASS [0-9]+  FAIL [0-9]+  TIMEOUT [0-9]+  SKIPPED [0-9]+' "$S" ||
   err "no final table with counts"
+# The plan's order, by each step's first line.
+line_of() { echo "$steps" | grep -n -m1 "^$1" | cut -d: -f1; }
+prev=0
+for name in "environment" "binaries" "selftest cuda" "bench train (ours)" "pytorch eager" "pytorch torch.compile" \
+  "bench kernels" "determinism" "tests \[gpu\]\[conv\]" "tests \[gpu\]\[graph\]" "train 50 steps" "memcheck" "initcheck" "synccheck"; do
+  n=$(line_of "$name")
+  if [ -z "$n" ]; then err "no step '$name'"; continue; fi
+  [ "$n" -gt "$prev" ] || err "step '$name' runs before a step the plan puts first"
+  prev=$n
+done
+budget=$(grep -o 'step "[^"]*" [0-9]* ' "$(dirname "$0")/first_contact.sh" | grep -v 'probe:\|binaries: build\|binaries: \$SFM_BIN_DIR' |
+  awk '{s += $NF} END {print s}')
+[ "$budget" -le 420 ] || err "the main run's step budgets add up to ${budget}s (plan: at most 420)"
+if [ -n "$FOLLOW" ]; then
+  F=$FOLLOW/summary.txt
+  if [ ! -f "$F" ]; then err "no $F"; else
+    fsteps=$(sed '/^$/,$d' "$F")
+    for name in "ncu: kernel times" "ncu: top-5 kernels" "bring back binaries"; do
+      echo "$fsteps" | grep -q "^$name" || err "the follow-up has no step '$name'"
+    done
+    echo "$fsteps" | grep -E ' (FAIL|TIMEOUT) ' && err "a follow-up step failed in the dry run"
+    fbudget=$(grep -o 'step "[^"]*" [0-9]* ' "$(dirname "$0")/follow_up.sh" | awk '{s += $NF} END {print s}')
+    [ "$fbudget" -le 150 ] || err "the follow-up's step budgets add up to ${fbudget}s (plan: at most 150)"
+    [ "$(find "$FOLLOW" -type f | wc -l)" -le 8 ] || err "more than 8 files in $FOLLOW"
+    echo "check_dry_run: follow-up: $(echo "$fsteps" | grep -c .) steps, budgets ${fbudget}s"
+  fi
+fi
 if [ $bad = 0 ]; then
-  echo "check_dry_run: OK ($(echo "$steps" | grep -c .) steps; $(grep -E '^PASS [0-9]+' "$S"))"
+  echo "check_dry_run: OK ($(echo "$steps" | grep -c .) steps in the plan's order, budgets ${budget}s; $(grep -E '^PASS [0-9]+' "$S"))"
 fi
 exit $bad

@@ -179,6 +179,16 @@ def run_one(args, mode, precision):
     return r
 
 
+def write_json(path, out):
+    """The result so far, atomically (a temporary name, then renamed)."""
+    if not path:
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(out, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -191,8 +201,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=None, help="untimed iterations first (CPU 1, CUDA 10)")
     ap.add_argument("--precision", choices=["tf32", "fp32", "both"], default="both",
                     help="CUDA precision policy (the CPU always runs fp32)")
-    ap.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
-                    help="also time under torch.compile (auto: when this torch has it)")
+    ap.add_argument("--compile", choices=["auto", "on", "off", "only"], default="auto",
+                    help="also time under torch.compile (auto: when this torch has it; only: the compiled "
+                         "runs alone, e.g. as a step with its own time budget)")
     ap.add_argument("--compile-mode", default="default",
                     help="torch.compile mode: default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs")
     ap.add_argument("--cudnn-benchmark", choices=["on", "off"], default="on",
@@ -224,7 +235,7 @@ def main():
         notes.append(compile_reason)
         if args.compile == "on":
             log("--compile on requested but unavailable: eager only")
-    modes = ["eager"]
+    modes = [] if args.compile == "only" else ["eager"]
     if compile_ok and args.compile != "off":
         modes.append("compile")
     if args.device == "cuda":
@@ -237,21 +248,6 @@ def main():
                  "on every call (per scale and source)")
 
     runs = []
-    for prec in precisions:
-        for mode in modes:
-            try:
-                runs.append(run_one(args, mode, prec))
-                if args.device == "cuda":  # the run's tensors are gone with its frame: return the cache
-                    gc.collect()
-                    torch.cuda.empty_cache()
-            except Exception as e:  # a compile failure must not hide the eager numbers
-                if mode != "compile":
-                    raise
-                msg = f"torch.compile failed ({prec}): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                log(msg)
-                notes.append(msg)
-                runs.append({"mode": mode, "precision": prec, "error": msg})
-
     out = {
         "tool": "tests/reference/bench_train.py",
         "torch_version": torch.__version__,
@@ -274,13 +270,25 @@ def main():
         "runs": runs,
         "notes": notes,
     }
-    text = json.dumps(out, indent=2)
-    if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, args.json)
-    print(text)
+    for prec in precisions:
+        for mode in modes:
+            try:
+                runs.append(run_one(args, mode, prec))
+                write_json(args.json, out)  # run by run: a time limit keeps what finished
+                if args.device == "cuda":  # the run's tensors are gone with its frame: return the cache
+                    gc.collect()
+                    torch.cuda.empty_cache()
+            except Exception as e:  # a compile failure must not hide the eager numbers
+                if mode != "compile":
+                    raise
+                msg = f"torch.compile failed ({prec}): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                log(msg)
+                notes.append(msg)
+                runs.append({"mode": mode, "precision": prec, "error": msg})
+                write_json(args.json, out)
+
+    write_json(args.json, out)
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

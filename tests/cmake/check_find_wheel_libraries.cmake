@@ -1,0 +1,36 @@
+cmake_minimum_required(VERSION 3.20)
+# cmake -DWORK=DIR -DSOURCE=REPO -P tests/cmake/check_find_wheel_libraries.cmake
+# A fake interpreter whose site-packages holds CUDA 13's wheel layout (cuBLAS in nvidia/cu13/,
+# cuDNN and NCCL in nvidia/cudnn/, nvidia/nccl/): cmake/find_wheel_libraries.cmake must find
+# each file's folder, and nothing for a file no wheel has.
+file(REMOVE_RECURSE "${WORK}")
+set(_site "${WORK}/site-packages")
+foreach(_f cu13/lib/libcublas.so.13 cu13/lib/libcublasLt.so.13 cu13/include/cublas_v2.h
+           cudnn/lib/libcudnn.so.9 cudnn/include/cudnn.h nccl/lib/libnccl.so.2 nccl/include/nccl.h)
+  file(WRITE "${_site}/nvidia/${_f}" "")
+endforeach()
+file(WRITE "${WORK}/bin/python3" "#!/bin/sh\necho '${_site}'\n")
+file(CHMOD "${WORK}/bin/python3" PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
+set(ENV{SFM_PYTHON} "${WORK}/bin/python3")
+include("${SOURCE}/cmake/find_wheel_libraries.cmake")
+
+function(expect file want)
+  sfm_wheel_dirs_of(_got ${file})
+  if(NOT "${want}" IN_LIST _got)
+    message(FATAL_ERROR "find_wheel_libraries: ${file}: expected '${want}', found '${_got}'")
+  endif()
+  message(STATUS "${file}: ${_got}")
+endfunction()
+expect(libcublas.so.13 "${_site}/nvidia/cu13/lib")
+expect(libcublasLt.so.13 "${_site}/nvidia/cu13/lib")
+expect(cublas_v2.h "${_site}/nvidia/cu13/include")
+expect(libcudnn.so.9 "${_site}/nvidia/cudnn/lib")
+expect(cudnn.h "${_site}/nvidia/cudnn/include")
+expect(libnccl.so.2 "${_site}/nvidia/nccl/lib")
+expect(nccl.h "${_site}/nvidia/nccl/include")
+sfm_wheel_dirs_of(_none libdoesnotexist.so.1)
+foreach(_d IN LISTS _none)
+  if(_d MATCHES "^${_site}")
+    message(FATAL_ERROR "find_wheel_libraries: found a file no wheel has, in '${_d}'")
+  endif()
+endforeach()
