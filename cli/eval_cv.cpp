@@ -1,16 +1,21 @@
-// `sfm eval depth` and `sfm eval pose`: options in, eval/depth_eval.h and eval/pose_eval.h do
-// the work (the KITTI Eigen-split depth protocol, depth against .npy ground truth, snippet ATE
-// against poses.txt; see docs/evaluation.md), results printed and written here.
+// `sfm eval depth`, `sfm eval pose` and `sfm eval odometry`: options in, eval/depth_eval.h,
+// eval/pose_eval.h and eval/odometry_eval.h do the work (the KITTI Eigen-split depth protocol,
+// depth against .npy ground truth, snippet ATE against poses.txt, whole-trajectory KITTI odometry
+// metrics; see docs/evaluation.md), results printed and written here.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <sstream>
 
 #include "cli/args.h"
 #include "cli/command.h"
 #include "engine/error.h"
 #include "eval/depth_eval.h"
 #include "eval/infer.h"
+#include "eval/odometry_eval.h"
 #include "eval/pose_eval.h"
 #include "eval/report.h"
 
@@ -107,9 +112,16 @@ int run_eval_pose(const std::vector<std::string>& argv) {
       .option("batch-size", "snippets per network call", "4")
       .option("device", "cpu or cuda", "cpu")
       .option("tum-dir", "write every snippet as TUM trajectories: DIR/gt/*.txt and DIR/pred/*.txt")
+      .option("trajectory-out", "write each scene's chained trajectory as DIR/<scene>.txt (KITTI format, for\n"
+                                "sfm eval odometry)")
       .option("out", "write the results as JSON to this file");
   if (!a.parse(argv)) return 0;
   check_output_file(a, "out", "sfm eval pose");
+  if (a.has("trajectory-out")) {
+    std::error_code ec;
+    SFM_CHECK(!fs::exists(a.get("trajectory-out"), ec) || fs::is_directory(a.get("trajectory-out"), ec),
+              "sfm eval pose: --trajectory-out ", a.get("trajectory-out"), " is a file (give a folder)");
+  }
   PoseEvalRun run;
   run.pose_weights = a.get("pose-weights");
   run.data = a.get("data");
@@ -121,11 +133,71 @@ int run_eval_pose(const std::vector<std::string>& argv) {
   run.batch_size = a.get_int("batch-size");
   run.device = parse_device(a.get("device"));
   run.tum_dir = a.get("tum-dir");
+  run.trajectory_out = a.get("trajectory-out");
 
   PoseEvalResult r = evaluate_pose(run);
   std::printf("%s\n%d-frame snippets; ATE in the ground truth's unit after a per-snippet scale; %.1f s\n",
               pose_table(r.stats).c_str(), r.seq_length, r.seconds);
+  if (!r.trajectories.empty())
+    std::printf("%zu trajectories written to %s\n", r.trajectories.size(), run.trajectory_out.c_str());
   if (a.has("out")) write_json_atomic(a.get("out"), pose_eval_json(run, r));
+  return 0;
+}
+
+// "100,200" -> {100, 200}: positive numbers.
+std::vector<double> parse_lengths(const std::string& s) {
+  std::vector<double> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    double v = std::strtod(item.c_str(), &end);
+    SFM_CHECK(!item.empty() && end == item.c_str() + item.size() && v > 0 && std::isfinite(v),
+              "--segment-lengths '", s, "': '", item, "' is not a positive number");
+    out.push_back(v);
+  }
+  SFM_CHECK(!out.empty(), "--segment-lengths is empty");
+  return out;
+}
+
+int run_eval_odometry(const std::vector<std::string>& argv) {
+  cli::Args a("eval odometry",
+              "Scores whole trajectories in the KITTI odometry format (12 numbers per line, or 13 with a leading\n"
+              "frame index): the devkit's t_err (%) and r_err (deg/100 m) over 100..800 m segments, ATE and RPE,\n"
+              "after both trajectories are taken relative to their first pose and the prediction is aligned.");
+  a.option("gt", "ground truth: DIR/<seq>.txt (KITTI poses/) or DIR/<seq>/poses.txt (formatted data)", "", true)
+      .option("pred", "predictions: DIR/<seq>.txt (sfm eval pose --trajectory-out)", "", true)
+      .option("seqs", "comma-separated sequences, e.g. 09,10 (default: every .txt of --pred)")
+      .option("align", "none, scale (least squares), scale_7dof (the 7-DoF fit's scale), 7dof or 6dof (Umeyama)",
+              "none")
+      .option("segment-lengths", "segment lengths in metres (the devkit's: 100,...,800)",
+              "100,200,300,400,500,600,700,800")
+      .option("step", "a segment starts every STEP frames", "10")
+      .option("plots", "write <seq>_trajectory.png and <seq>_segment_errors.png to this folder")
+      .option("out", "write the results as JSON to this file");
+  if (!a.parse(argv)) return 0;
+  check_output_file(a, "out", "sfm eval odometry");
+  OdometryEvalRun run;
+  run.gt_dir = a.get("gt");
+  run.pred_dir = a.get("pred");
+  if (a.has("seqs")) run.seqs = parse_sequence_list(a.get("seqs"));
+  run.metrics.align = parse_odometry_align(a.get("align"));
+  run.metrics.lengths = parse_lengths(a.get("segment-lengths"));
+  run.metrics.step = a.get_int("step");
+  SFM_CHECK(run.metrics.step > 0, "--step must be positive, got ", run.metrics.step);
+  run.plots_dir = a.get("plots");
+  if (a.has("plots")) {
+    std::error_code ec;
+    SFM_CHECK(!fs::exists(run.plots_dir, ec) || fs::is_directory(run.plots_dir, ec), "sfm eval odometry: --plots ",
+              run.plots_dir, " is a file (give a folder)");
+  }
+
+  OdometryEvalResult r = evaluate_odometry(run);
+  std::printf("%s", odometry_table(r).c_str());
+  std::printf("align %s; t_err, r_err: mean over %lld segments%s\n", odometry_align_name(run.metrics.align),
+              (long long)r.total_segments,
+              r.total_segments == 0 ? " (no sequence is longer than the shortest segment: t_err and r_err are NaN)" : "");
+  if (a.has("out")) write_json_atomic(a.get("out"), odometry_eval_json(run, r));
   return 0;
 }
 
@@ -133,3 +205,5 @@ int run_eval_pose(const std::vector<std::string>& argv) {
 
 SFM_COMMAND("eval depth", "score depth: KITTI Eigen split (velodyne) or .npy ground truth", run_eval_depth);
 SFM_COMMAND("eval pose", "score ego-motion: snippet ATE and rotation error against poses.txt", run_eval_pose);
+SFM_COMMAND("eval odometry", "score trajectories: KITTI t_err, r_err, ATE and RPE after an alignment",
+            run_eval_odometry);

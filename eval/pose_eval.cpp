@@ -10,6 +10,7 @@
 #include "engine/error.h"
 #include "eval/data_formats.h"
 #include "eval/infer.h"
+#include "eval/kitti_trajectory.h"
 #include "eval/report.h"
 
 namespace fs = std::filesystem;
@@ -78,12 +79,15 @@ PoseEvalResult evaluate_pose(const PoseEvalRun& run) {
     fs::create_directories(fs::path(run.tum_dir) / "gt");
     fs::create_directories(fs::path(run.tum_dir) / "pred");
   }
+  const bool chain = !run.trajectory_out.empty();
+  if (chain) fs::create_directories(run.trajectory_out);
 
   PoseErrorAccumulator acc;
   ProgressLine progress("eval pose", total);
   auto t0 = std::chrono::steady_clock::now();
   for (const PoseScene& s : todo) {
     int snippets = (int)s.frames.size() - N + 1;
+    std::vector<PoseList> scene_snippets;  // for the chained trajectory
     std::map<int, cv::Mat> cache;  // frame index -> image at the network size
     auto frame = [&](int i) -> const cv::Mat& {
       auto it = cache.find(i);
@@ -112,6 +116,7 @@ PoseEvalResult evaluate_pose(const PoseEvalRun& run) {
         PoseList pred = snippet_poses_from_network(pose.data() + (size_t)(k - k0) * S * 6, N, target, run.rotation);
         PoseList gt = relative_to_first(PoseList(s.poses.begin() + k, s.poses.begin() + k + N));
         acc.add(snippet_ate(gt, pred));
+        if (chain) scene_snippets.push_back(pred);
         if (tum) {
           char name[64];
           std::snprintf(name, sizeof(name), "_%06d.txt", k);
@@ -121,6 +126,11 @@ PoseEvalResult evaluate_pose(const PoseEvalRun& run) {
         }
       }
       progress.advance(k1 - k0);
+    }
+    if (chain && !scene_snippets.empty()) {
+      std::string path = (fs::path(run.trajectory_out) / (s.name + ".txt")).string();
+      write_kitti_trajectory(path, chain_snippets(scene_snippets, target));
+      result.trajectories.push_back(path);
     }
   }
   progress.finish();
@@ -139,6 +149,7 @@ nlohmann::json pose_eval_json(const PoseEvalRun& run, const PoseEvalResult& r) {
   j["height"] = run.height;
   j["width"] = run.width;
   j["metrics"] = pose_stats_json(r.stats);
+  if (!r.trajectories.empty()) j["trajectories"] = r.trajectories;
   return j;
 }
 

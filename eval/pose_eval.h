@@ -22,6 +22,8 @@ struct PoseEvalRun {
   int height = 128, width = 416, batch_size = 4;
   Device device = Device::CPU;
   std::string tum_dir;       // when set: every snippet as DIR/gt/<scene>_<first>.txt and DIR/pred/...
+  std::string trajectory_out;  // when set: each scene's chained trajectory (chain_snippets) as
+                               // DIR/<scene>.txt, KITTI format (eval/kitti_trajectory.h)
 };
 
 struct PoseEvalResult {
@@ -29,6 +31,7 @@ struct PoseEvalResult {
   int seq_length = 0;  // N, from the checkpoint
   std::string split;   // the list that was read
   double seconds = 0;  // prediction and scoring, after the checks
+  std::vector<std::string> trajectories;  // the files written for trajectory_out
 };
 
 // Loads the network, checks every scene (poses.txt, times.txt, frame counts) before any

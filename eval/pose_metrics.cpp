@@ -61,6 +61,23 @@ PoseList snippet_poses_from_network(const double* vecs, int seq_length, int targ
   return relative_to_first(cams);
 }
 
+PoseList chain_snippets(const std::vector<PoseList>& snippets, int target) {
+  SFM_CHECK(!snippets.empty(), "chain_snippets: no snippets");
+  const int K = (int)snippets.size(), N = (int)snippets[0].size();
+  SFM_CHECK(N >= 2 && target >= 0 && target < N - 1, "chain_snippets: target ", target, " in snippets of ", N,
+            " frames (it needs a frame after it)");
+  for (int k = 0; k < K; ++k)
+    SFM_CHECK((int)snippets[k].size() == N, "chain_snippets: snippet ", k, " has ", snippets[k].size(),
+              " poses, the first ", N);
+  PoseList traj{Pose::Identity()};
+  for (int i = 0; i + 1 < K + N - 1; ++i) {
+    const int k = std::clamp(i - target, 0, K - 1), a = i - k;
+    const PoseList& s = snippets[k];
+    traj.push_back(traj.back() * (rigid_inverse(s[a]) * s[a + 1]));
+  }
+  return traj;
+}
+
 Pose pose_from_3x4(const double* m) {
   Pose T = Pose::Identity();
   for (int i = 0; i < 3; ++i)

@@ -43,6 +43,15 @@ PoseList snippet_poses_from_network(const double* vecs, int seq_length, int targ
 PoseList snippet_poses_from_network(const float* vecs, int seq_length, int target,
                                     RotationMode mode = RotationMode::Euler);
 
+// One trajectory from the snippets of a sequence (every window of N frames, stride 1: snippet k
+// holds the camera poses of frames k..k+N-1 relative to frame k, as snippet_poses_from_network
+// gives them). The motion from frame i to i+1 is taken from the snippet whose target is frame i
+// (the network's direct output for that pair: target -> next source); the pairs before the
+// first snippet's target and after the last one's come from the first and the last snippet.
+// Returns the K + N - 1 camera-to-first-frame poses (frame 0 the identity), in the network's
+// scale. Throws when the snippets are empty or differ in length.
+PoseList chain_snippets(const std::vector<PoseList>& snippets, int target);
+
 // Camera-to-world 3x4 rows (KITTI odometry poses.txt style: 12 numbers, row-major) -> 4x4.
 Pose pose_from_3x4(const double* m12);
 Pose pose_from_3x4(const Pose34& T);  // a pose of the data (eval/data_formats.h) -> 4x4

@@ -13,7 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "engine/error.h"
-#include "train/log/plot.h"
+#include "eval/plot.h"
 
 using namespace sfm;
 namespace fs = std::filesystem;
@@ -245,4 +245,26 @@ TEST_CASE("plot: no data, non-finite values and non-positive values on a log axi
   PlotOptions o;
   o.log_y = true;
   REQUIRE(plot_image({nonpos}, "log", "x", o).size() == cv::Size(900, 500));
+}
+
+TEST_CASE("plot: equal_aspect draws a 10:1 rectangle 10:1 on a square canvas", "[plot]") {
+  // A trajectory seen from above must keep its shape (sfm eval odometry --plots): one metre as
+  // long on x as on y. The outline of a 100 x 10 rectangle, on a 700 x 700 canvas.
+  Series rect{"rect", {0, 100, 100, 0, 0}, {0, 0, 10, 10, 0}};
+  PlotOptions o = no_legend();
+  o.width = o.height = 700;
+  auto extent = [&](const PlotOptions& opts) {
+    cv::Mat m = color_mask(plot_image({rect}, "", "x", opts), series_color(0));
+    cv::Rect box = cv::boundingRect(m);
+    return std::make_pair(box.width, box.height);
+  };
+  auto [w0, h0] = extent(o);  // stretched to fill the plot area
+  CHECK(w0 > 400);
+  CHECK(h0 > 300);
+  o.equal_aspect = true;
+  auto [w, h] = extent(o);
+  INFO("box " << w << " x " << h);
+  CHECK(w > 400);
+  // 10:1, up to the 2-px line width on each side of the short side.
+  CHECK((double)w / (h - 2) == Approx(10.0).epsilon(0.15));
 }

@@ -1,5 +1,6 @@
 """Regenerates every fixture: runs each tests/reference/fixture_*.py with --out DIR.
-Needs python3-torch (Debian). The committed fixtures let the C++ tests run without it."""
+Needs python3-torch (Debian); fixture_odometry.py needs only NumPy (scripts/test.sh runs it alone
+where torch is missing). The committed fixtures let the C++ tests run without either."""
 import argparse
 import glob
 import os

@@ -1,5 +1,5 @@
 // Line charts with OpenCV (see plot.h).
-#include "train/log/plot.h"
+#include "eval/plot.h"
 
 #include <algorithm>
 #include <cmath>
@@ -352,8 +352,8 @@ cv::Mat plot_image(const std::vector<Series>& series, const std::string& title, 
     ymin = opts.log_y ? -1 : 0;
     ymax = opts.log_y ? 0 : 1;
   }
-  const Axis ax = linear_axis(xmin, xmax, 8, /*pad=*/false);
-  const Axis ay = opts.log_y ? log_axis(ymin, ymax, 6) : linear_axis(ymin, ymax, 6, /*pad=*/true);
+  Axis ax = linear_axis(xmin, xmax, 8, /*pad=*/opts.equal_aspect);  // a trajectory off the frame edges
+  Axis ay = opts.log_y ? log_axis(ymin, ymax, 6) : linear_axis(ymin, ymax, 6, /*pad=*/true);
 
   // ---- layout ----
   int ytick_w = 0;
@@ -370,6 +370,19 @@ cv::Mat plot_image(const std::vector<Series>& series, const std::string& title, 
   cv::Rect area_rect(left, top, W - left - right, H - top - bottom);
   SFM_CHECK(area_rect.width > 20 && area_rect.height > 20, "plot '", title, "': ", opts.width, "x", opts.height,
             " leaves no room for the plot area");
+
+  if (opts.equal_aspect && !opts.log_y) {
+    // Units per pixel made equal by widening the axis that has fewer, about its centre. (The tick
+    // labels may change a little; the layout above is kept.)
+    const double ux = (ax.hi - ax.lo) / area_rect.width, uy = (ay.hi - ay.lo) / area_rect.height;
+    if (ux > uy) {
+      const double c = 0.5 * (ay.lo + ay.hi), half = 0.5 * ux * area_rect.height;
+      ay = linear_axis(c - half, c + half, 6, /*pad=*/false);
+    } else if (uy > ux) {
+      const double c = 0.5 * (ax.lo + ax.hi), half = 0.5 * uy * area_rect.width;
+      ax = linear_axis(c - half, c + half, 8, /*pad=*/false);
+    }
+  }
 
   cv::Mat img(H, W, CV_8UC3, cv::Scalar::all(255));
   cv::Mat area = img(area_rect);
