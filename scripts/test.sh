@@ -68,7 +68,17 @@ if [ -d third_party/prebuilt/bin ]; then
   bare_rc=0
   tests/gpu/check_bare_root.sh third_party/prebuilt/bin || bare_rc=$?
   if [ $bare_rc = 77 ]; then echo "== bare-root start check SKIPPED (said why above): not proven here"
-  elif [ $bare_rc != 0 ]; then exit $bare_rc; fi
+  elif [ $bare_rc != 0 ]; then exit $bare_rc
+  else
+    # ... and the same root refuses the binaries without the carried libgomp (it is bare).
+    rm -rf build/bare_root_negative && mkdir -p build/bare_root_negative/bin
+    cp third_party/prebuilt/bin/sfm third_party/prebuilt/bin/sfm_tests build/bare_root_negative/bin/
+    if tests/gpu/check_bare_root.sh build/bare_root_negative/bin > build/bare_root_negative/log.txt 2>&1 ||
+      ! grep -q "error while loading shared libraries: libgomp" build/bare_root_negative/log.txt; then
+      cat build/bare_root_negative/log.txt; echo "== the bare root started binaries without their libgomp"; exit 1
+    fi
+    echo "== without the carried libgomp the bare root refuses them, as it should"
+  fi
 fi
 rm -rf build/first_contact_dry build/follow_up_dry build/first_contact_dry_work
 # Without nvcc there are no prebuilt binaries: the dry run then takes build/'s.
