@@ -571,6 +571,13 @@ TEST_CASE("robust 21.1: --overwrite with a bad option, data or config leaves the
     CHECK(bytes(run / "config.json") == config_before);
     CHECK(bytes(run / "checkpoints/latest/state.json") == state_before);
   }
+  // A new run that fails at its start (here: the data set) leaves no folder behind, so the
+  // corrected command is not refused as "already holds a run".
+  fs::path fresh = tmp_dir("i21_1_fresh");
+  Run r = sfm_cli("train --skip-selftest --out " + fresh.string() + " --data /nonexistent/data --steps 1");
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.out, Catch::Contains("/nonexistent/data"));
+  CHECK_FALSE(fs::exists(fresh));
 }
 
 // 21.2 ----------------------------------------------------------------------------------------
@@ -681,6 +688,7 @@ TEST_CASE("robust 21.3: a full disk while writing metrics.jsonl is retried, then
   fs::path run = mnt / "run";
   TrainConfig c = tiny(base_data(), 30);
   c.set("save_every", "0", "test");
+  c.set("batch", "1", "test");  // about 16 steps to fill a page: the cheapest steps
   fill_leaving_pages(mnt, 3);
   RetryPolicyScope scope(p);
   REQUIRE_THROWS_WITH(train(c, run.string(), false),
