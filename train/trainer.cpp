@@ -20,6 +20,7 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/safetensors.h"
+#include "engine/stop_signals.h"
 #include "eval/colormap.h"
 #include "eval/depth_metrics.h"
 #include "eval/pose_metrics.h"
@@ -47,9 +48,7 @@ static void on_signal(int sig) {
   g_stop = true;
 }
 void install_stop_signal_handlers() {
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGHUP, on_signal);  // the terminal or ssh session closed: save like Ctrl-C
+  install_stop_handler(on_signal);  // SIGINT, SIGTERM, SIGHUP
   // Under mpirun: Open MPI forwards SIGUSR1 sent to mpirun to every rank at once, while its
   // SIGINT handling sends SIGTERM and then SIGKILL (docs/training.md).
   if (world().size() > 1) std::signal(SIGUSR1, on_signal);
