@@ -27,6 +27,7 @@
 #include "engine/npy.h"
 #include "engine/parallel.h"
 #include "engine/ops.h"
+#include "eval/depth_eval.h"
 #include "eval/image_bytes.h"
 #include "eval/infer.h"
 #include "models/dispnet.h"
@@ -941,4 +942,28 @@ TEST_CASE("robust 21.11: an image header claiming 100000x100000 and a UTF-8 BOM 
   DatasetOptions o;
   o.quiet = true;
   CHECK_NOTHROW(Dataset(data.string(), o));
+}
+
+// 21.9 ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.9: sfm eval depth refuses saved predictions of another size", "[robust][eval]") {
+  int64_t n = 0;  // frames of the validation scenes with depth ground truth (32x104)
+  std::ifstream vf(fs::path(base_data()) / "val.txt");
+  for (std::string scene; std::getline(vf, scene);)
+    if (!scene.empty())
+      for (const auto& e : fs::directory_iterator(fs::path(base_data()) / scene)) n += e.path().extension() == ".npy";
+  REQUIRE(n > 0);
+  fs::path dir = tmp_dir("i21_9_eval");
+  fs::create_directories(dir);
+  std::vector<float> disp((size_t)(n * 16 * 52), 0.1f);
+  const std::string pred = (dir / "pred.npy").string();
+  save_npy(pred, disp.data(), {n, 16, 52});
+  eval::DepthEvalRun run;
+  run.data = base_data();
+  run.pred = pred;
+  REQUIRE_THROWS_WITH(eval::evaluate_depth(run), Catch::Contains("--pred " + pred + " holds 16x52 predictions") &&
+                                                    Catch::Contains("is 32x104 and the network size (--height/--width) is 128x416") &&
+                                                    Catch::Contains("give --height 16 --width 52"));
+  run.height = 16;  // the network's size: resized to the ground truth as the protocol does
+  run.width = 52;
+  CHECK(eval::evaluate_depth(run).images == n);
 }
