@@ -564,6 +564,19 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const RunF
     record_failure(step, {}, json());
     return false;
   };
+  // Under Open MPI a Ctrl-C on mpirun reaches the ranks as SIGTERM after odls_base_sigkill_timeout
+  // seconds and SIGKILL as long later (docs/training.md): with the default 1 s no step and
+  // checkpoint fit, so say how to stop this job and keep one. (mpirun passes --mca values on as
+  // OMPI_MCA_* variables.)
+  if (lead && ranks > 1 && std::getenv("OMPI_COMM_WORLD_SIZE")) {
+    const char* t = std::getenv("OMPI_MCA_odls_base_sigkill_timeout");
+    if (!t || std::atof(t) < 10)
+      std::fprintf(stderr,
+                   "sfm train: note: Ctrl-C on mpirun leaves the ranks %s s to save (odls_base_sigkill_timeout); to "
+                   "stop and keep a checkpoint, send SIGUSR1 to mpirun (kill -USR1 PID) or start mpirun with --mca "
+                   "odls_base_sigkill_timeout 30\n",
+                   t ? t : "1");
+  }
   bool warned_depth_skipped = false;
   Series curve_total{"total loss", {}, {}}, curve_photo{"photometric", {}, {}}, curve_val{"validation loss", {}, {}};
 
