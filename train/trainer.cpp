@@ -453,13 +453,13 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const RunF
   if (resume) {
     std::string from = resume_checkpoint_dir(run_dir);
     ResumeState st = read_resume_state(from + "/state.json");
+    SFM_CHECK(o.steps >= st.step, "sfm train --resume: --steps ", o.steps, " is below the step of the checkpoint ", from,
+              " (", st.step, "); nothing would be trained and the checkpoint would be rewritten: give --steps ",
+              st.step, " or more");
     n.dispnet().load(from + "/dispnet.safetensors");
     n.posenet().load(from + "/posenet.safetensors");
     n.optimizer().load_state(load_safetensors(from + "/optimizer.safetensors").tensors, from + "/optimizer.safetensors");
     step = st.step;
-    SFM_CHECK(o.steps >= step, "sfm train --resume: --steps ", o.steps, " is below the step of the checkpoint ", from,
-              " (", step, "); nothing would be trained and the checkpoint would be rewritten: give --steps ", step,
-              " or more");
     loader.set_state(st.loader);
     if (st.has_best) best = st.best;
     resumed_from = from;
