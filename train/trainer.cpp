@@ -505,7 +505,8 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const RunF
   if (resume && lead) truncate_metrics_after(run_dir + "/metrics.jsonl", step);
   AppendFile metrics;
   if (lead) metrics = AppendFile(run_dir + "/metrics.jsonl", !resume);
-  // A write that fails for good (a full disk) stops the run here, saying what is kept.
+  // A write that fails for good (a full disk) stops the run here, saying what is kept (metrics,
+  // TensorBoard events, the loss curve; checkpoints say it in `save`).
   auto kept = [&]() {
     return have_checkpoint ? "the last checkpoint, " + latest + " (step " + std::to_string(checkpoint_step) + "), is kept"
                            : std::string("no checkpoint was written yet");
@@ -714,14 +715,14 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const RunF
         m["allreduce_fraction"] = dt > 0 ? window_reduce / dt : 0;  // rank 0's gradient averaging share
       }
       if (lead) log_row(m);
-      if (tb) {
+      if (tb) or_stop([&] {
         tb->add_scalar("train/loss", total, step);
         tb->add_scalar("train/photometric", m["photometric"].get<double>(), step);
         tb->add_scalar("train/smoothness", m["smoothness"].get<double>(), step);
         tb->add_scalar("train/explainability", m["explainability"].get<double>(), step);
         tb->add_scalar("train/images_per_s", ips, step);
         tb->add_scalar("train/data_wait_fraction", wait_frac, step);
-      }
+      });
       curve_total.x.push_back((double)step);
       curve_total.y.push_back(total);
       curve_photo.x.push_back((double)step);
@@ -771,11 +772,11 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const RunF
         vm["ate_std"] = v.ate_std;
       }
       if (lead) log_row(vm);
-      if (tb) {
+      if (tb) or_stop([&] {
         tb->add_scalar("val/loss", v.loss, step);
         if (v.has_depth) tb->add_scalar("val/abs_rel", v.depth.abs_rel, step);
         if (v.has_pose) tb->add_scalar("val/ate", v.ate_mean, step);
-      }
+      });
       curve_val.x.push_back((double)step);
       curve_val.y.push_back(v.loss);
       double score = v.has_depth ? v.depth.abs_rel : v.loss;
@@ -809,7 +810,7 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const RunF
   }
   if (lead && curve_total.x.size() > 1)
     or_stop([&] { plot_curves(run_dir + "/loss_curve.png", {curve_total, curve_photo, curve_val}, "training loss", "step"); });
-  if (tb) tb->flush();
+  if (tb) or_stop([&] { tb->flush(); });
   if (ranks > 1) comm.barrier();  // no rank leaves before rank 0 has written the run folder
   res.end_step = step;
   res.best_score = best;
