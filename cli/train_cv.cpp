@@ -19,7 +19,10 @@ static int train_main_ranked(const std::vector<std::string>& argv) {
       .option("out", "run folder (refused when it holds a run, unless --resume or --overwrite)")
       .option("config", "JSON config file")
       .flag("resume", "continue from RUN/checkpoints/latest")
-      .flag("overwrite", "replace the run already in --out (its checkpoints, metrics and event files)")
+      .flag("overwrite", "replace the run already in --out (its checkpoints, metrics and event files), once every "
+                         "other option and the data set have been checked")
+      .flag("allow-change", "with --resume: accept options that change the trained problem (preset, loss keys, "
+                            "rotation, height, width, seq-length, mask-mode); recorded in config.json")
       .flag("list-keys", "print every config key with its default and exit")
       .flag("skip-selftest", "do not run the CUDA kernel selftest (sfm selftest --quick) before training")
       .allow_extras("any config key, e.g. --steps 1000 --preset pytorch-port --seq-length 5");
@@ -34,7 +37,8 @@ static int train_main_ranked(const std::vector<std::string>& argv) {
   }
   SFM_CHECK(a.has("out"), "sfm train: missing required option --out");
   std::string run = a.get("out");
-  // Under mpirun: rank 0 checks (and with --overwrite clears) the run folder, the others wait.
+  // Under mpirun: rank 0 checks the run folder (reading only: train() clears an --overwrite once
+  // everything else has been checked), the others wait.
   Collective& comm = world();
   if (comm.rank() == 0) check_run_folder(run, a.get_flag("resume"), a.get_flag("overwrite"));
   comm.barrier();
@@ -56,7 +60,12 @@ static int train_main_ranked(const std::vector<std::string>& argv) {
   if (!a.get_flag("skip-selftest"))
     testing::require_selftest_pass(cfg.str("device") == "cuda" ? Device::CUDA : Device::CPU, "sfm train");
   install_stop_signal_handlers();
-  TrainResult r = train(cfg, run, resume);
+  RunFolderMode mode;
+  mode.resume = resume;
+  mode.overwrite = a.get_flag("overwrite");
+  mode.allow_change = a.get_flag("allow-change");
+  SFM_CHECK(!mode.allow_change || resume, "sfm train: --allow-change applies only with --resume");
+  TrainResult r = train(cfg, run, mode);
   if (comm.rank() == 0)
     std::printf("trained steps %lld..%lld, last loss %.5f, %.1f images/s\n", (long long)r.start_step,
               (long long)r.end_step, r.last_loss, r.images_per_second);

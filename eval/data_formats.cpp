@@ -97,7 +97,11 @@ std::string read_text_file(const std::string& path, const std::string& who, cons
   SFM_CHECK(f.good(), who, ": cannot open ", what, path);
   std::stringstream ss;
   ss << f.rdbuf();
-  return ss.str();
+  std::string text = ss.str();
+  // A UTF-8 byte-order mark (editors on Windows write one) would glue itself to the first scene
+  // name or number and hide the real error: dropped.
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
+  return text;
 }
 
 std::string split_list_path(const std::string& root, const std::string& split) {

@@ -43,7 +43,7 @@ std::vector<Pose34> parse_poses_text(const std::string& text, const std::string&
 std::vector<std::string> split_list_lines(const std::string& text);
 
 // ---------------------------------------------------------------- files of the layout
-// The whole file; throws "<who>: cannot open <what><path>".
+// The whole file, without a leading UTF-8 byte-order mark; throws "<who>: cannot open <what><path>".
 std::string read_text_file(const std::string& path, const std::string& who, const std::string& what = "");
 
 // ROOT/<split>.txt.

@@ -195,6 +195,12 @@ DepthEvalResult evaluate_depth(const DepthEvalRun& run) {
         ph = (int)saved.h;
         pw = (int)saved.w;
         d = saved.at((int64_t)i);
+        // A saved prediction is at the network's size or at the ground truth's; any other size
+        // (another run's, another data set's) would be resized and scored against other pixels.
+        SFM_CHECK((ph == H && pw == W) || (ph == gh && pw == gw), "sfm eval depth: --pred ", saved.path, " holds ",
+                  ph, "x", pw, " predictions, but the ground truth of ", it.name, " is ", gh, "x", gw,
+                  " and the network size (--height/--width) is ", H, "x", W, "; give --height ", ph, " --width ", pw,
+                  " if the predictions are at the network's size");
       }
       std::string what = use_net ? it.name : saved.path + " [" + std::to_string(i) + "] (" + it.name + ")";
       std::vector<float> pred = disparity_to_depth(d, ph, pw, gh, gw, run.resize, what);

@@ -11,6 +11,13 @@ namespace sfm {
 
 namespace {
 uint32_t be32(const unsigned char* p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+// A header that claims more than kMaxImageSide pixels a side (a damaged or hostile file) is
+// refused before any decoder allocates for it.
+std::string size_problem(const char* format, uint64_t w, uint64_t h) {
+  if (w <= kMaxImageSide && h <= kMaxImageSide) return "";
+  return std::string(format) + " header claims " + std::to_string(w) + "x" + std::to_string(h) +
+         " pixels (at most " + std::to_string(kMaxImageSide) + " a side)";
+}
 }  // namespace
 
 std::string image_bytes_problem(const unsigned char* d, size_t n) {
@@ -22,6 +29,10 @@ std::string image_bytes_problem(const unsigned char* d, size_t n) {
       uint64_t len = be32(d + p);
       if (len > n - p - 12) return "truncated PNG: a chunk runs past the end of the file";
       if (std::equal(d + p + 4, d + p + 8, "IEND")) return "";
+      if (std::equal(d + p + 4, d + p + 8, "IHDR") && len >= 8) {
+        std::string why = size_problem("PNG", be32(d + p + 8), be32(d + p + 12));
+        if (!why.empty()) return why;
+      }
       p += 12 + (size_t)len;
     }
   }
@@ -46,6 +57,11 @@ std::string image_bytes_problem(const unsigned char* d, size_t n) {
       size_t len = (size_t)d[p + 2] << 8 | d[p + 3];
       if (len < 2) return "damaged JPEG: a marker segment of length < 2";
       if (len > n - p - 2) return "truncated JPEG: a marker segment runs past the end of the file";
+      // Start of frame (SOF0..SOF15 but DHT C4, JPG C8, DAC CC): P, height, width.
+      if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && len >= 7) {
+        std::string why = size_problem("JPEG", (uint64_t)d[p + 7] << 8 | d[p + 8], (uint64_t)d[p + 5] << 8 | d[p + 6]);
+        if (!why.empty()) return why;
+      }
       p += 2 + len;
       if (m == 0xDA) break;  // start of scan: the entropy-coded data follows
     }

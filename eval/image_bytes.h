@@ -3,6 +3,7 @@
 // arbitrary bytes): a truncated JPEG would otherwise be decoded partially, with only libjpeg's
 // "Premature end of JPEG file" on stderr naming no file.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace sfm {
@@ -11,6 +12,9 @@ namespace sfm {
 // ("truncated JPEG: no end-of-image marker after the scan data", ...). A JPEG must hold a
 // start-of-scan marker followed later by an end-of-image marker (FF D9); a PNG's chunks must
 // run to an IEND chunk within the file. Other formats: "" (left to the decoder).
+// A header claiming a side above kMaxImageSide is refused too ("PNG header claims 100000x100000
+// pixels ..."), before a decoder tries to allocate it.
+constexpr uint64_t kMaxImageSide = 32768;
 std::string image_bytes_problem(const unsigned char* data, size_t n);
 
 // Reads an image file whole and checks it with image_bytes_problem: throws sfm::Error

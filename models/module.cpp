@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/ops.h"
 #include "engine/safetensors.h"
 
 namespace sfm {
@@ -37,6 +38,9 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& sd, const std:
     const Tensor& t = sd.at(names_[i]);
     SFM_CHECK(t.shape() == params_[i].shape(), source, ": tensor '", names_[i], "' has shape ", t.shape().str(),
               ", ", kind(), " expects ", params_[i].shape().str());
+    // Weights with a NaN or an infinity (a diverged run's) would only produce NaN outputs.
+    SFM_CHECK(all_finite(t), source, ": tensor '", names_[i], "' holds NaN or infinite values (the weights of a "
+              "diverged run?); refusing to use them");
   }
   for (size_t i = 0; i < params_.size(); ++i) params_[i].copy_(sd.at(names_[i]));
 }

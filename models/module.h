@@ -19,7 +19,8 @@ class Module {
   Tensor& param(const std::string& name);
   int64_t num_parameters() const;
   std::map<std::string, Tensor> state_dict() const;
-  // Copies values in; every name must be present with the right shape, and nothing extra.
+  // Copies values in; every name must be present with the right shape and finite values, and
+  // nothing extra (train --resume / --init-*, infer and eval all load through here).
   void load_state_dict(const std::map<std::string, Tensor>& sd, const std::string& source);
   void save(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
   void load(const std::string& path);

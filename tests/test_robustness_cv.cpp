@@ -6,7 +6,10 @@
 #include "tests/tiny_dataset_cv.h"
 
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,9 +23,15 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
+#include "engine/file_io.h"
+#include "engine/npy.h"
+#include "engine/parallel.h"
+#include "engine/ops.h"
+#include "eval/depth_eval.h"
 #include "eval/image_bytes.h"
 #include "eval/infer.h"
 #include "models/dispnet.h"
+#include "models/posenet.h"
 #include "tests/test_support.h"
 #include "train/config.h"
 #include "eval/data_formats.h"
@@ -504,4 +513,457 @@ TEST_CASE("robust 16: jpeg quality range, --init-disp folder, synth Ctrl-C, eval
   CHECK(WEXITSTATUS(st) != 0);
   for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
   CHECK_FALSE(fs::exists(dir / "data"));
+}
+
+// Issue 21: nothing lost -------------------------------------------------------------------------
+namespace {
+// Bytes of one checkpoint folder of the tiny config (3 x the weights: the networks and Adam's two
+// moments), plus 4 MiB of headers and slack: the size of the disks the disk-full tests fill.
+size_t checkpoint_bytes() {
+  static size_t n = 0;
+  if (!n) n = (size_t)(DispNet().num_parameters() + PoseExpNet(TrainConfig().pose_net()).num_parameters()) * 12 + (4u << 20);
+  return n;
+}
+// Fills the disk of `dir` and then frees `pages` pages of 4 KiB again (the filler is `dir`/filler).
+void fill_leaving_pages(const fs::path& dir, int pages) {
+  size_t n = sfm::test::fill_disk((dir / "filler").string());
+  REQUIRE(n > (size_t)pages * 4096);
+  fs::resize_file(dir / "filler", (n / 4096 - (size_t)pages) * 4096);
+}
+std::vector<std::string> temporaries(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.path().extension() == ".tmp") out.push_back(e.path().string());
+  return out;
+}
+// Steps 1..rows.size(), each once, every line a whole JSON object (metrics() parses each).
+void check_rows_consecutive(const fs::path& run) {
+  std::vector<json> rows = metrics(run);
+  for (size_t i = 0; i < rows.size(); ++i) CHECK(rows[i]["step"].get<int64_t>() == (int64_t)i + 1);
+}
+struct RetryPolicyScope {  // a short retry schedule for a test, restored after
+  WriteRetryPolicy old;
+  explicit RetryPolicyScope(WriteRetryPolicy p) : old(set_write_retry_policy(std::move(p))) {}
+  ~RetryPolicyScope() { set_write_retry_policy(old); }
+};
+}  // namespace
+
+// 21.1 ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.1: --overwrite with a bad option, data or config leaves the old run as it was", "[robust][cli]") {
+  if (!has_sfm()) SFM_SKIP("no sfm binary");
+  fs::path run = tmp_dir("i21_1");
+  train(tiny(base_data(), 1), run.string(), false);
+  const std::string metrics_before = bytes(run / "metrics.jsonl"), config_before = bytes(run / "config.json"),
+                    state_before = bytes(run / "checkpoints/latest/state.json");
+  const std::string common = " --skip-selftest --overwrite --out " + run.string() +
+                             " --height 32 --width 104 --batch 2 --val-every 0 --tensorboard false --steps 1";
+  struct Bad {
+    std::string args, says;
+  };
+  for (const Bad& b : {Bad{" --data " + base_data() + " --stpes 5", "unknown config key 'stpes'"},
+                       Bad{" --data " + base_data() + " --steps -5", "'steps' must be >= 1"},
+                       Bad{"", "no data set given (--data DIR)"},
+                       Bad{" --data " + base_data() + " --config /nonexistent/c.json", "/nonexistent/c.json: cannot open"},
+                       Bad{" --data /nonexistent/data", "/nonexistent/data"}}) {
+    Run r = sfm_cli("train" + common + b.args);
+    CHECK(r.rc == 1);
+    CHECK_THAT(r.out, Catch::Contains(b.says));
+    CHECK(bytes(run / "metrics.jsonl") == metrics_before);
+    CHECK(bytes(run / "config.json") == config_before);
+    CHECK(bytes(run / "checkpoints/latest/state.json") == state_before);
+  }
+  // A new run that fails at its start (here: the data set) leaves no folder behind, so the
+  // corrected command is not refused as "already holds a run".
+  fs::path fresh = tmp_dir("i21_1_fresh");
+  Run r = sfm_cli("train --skip-selftest --out " + fresh.string() + " --data /nonexistent/data --steps 1");
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.out, Catch::Contains("/nonexistent/data"));
+  CHECK_FALSE(fs::exists(fresh));
+}
+
+// 21.2 ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.2: non-finite weights never replace a checkpoint; float32-infinite options are refused", "[robust][trainer]") {
+  TrainConfig c;
+  REQUIRE_THROWS_WITH(c.set("lr", "1e39", "--lr"), Catch::Contains("--lr") && Catch::Contains("'lr' is not finite in float32"));
+  REQUIRE_THROWS_WITH(c.set("lr", "1e-50", "--lr"), Catch::Contains("'lr' is 0 in float32"));
+  REQUIRE_THROWS_WITH(c.set("smooth_weight", "-4e38", "--smooth-weight"), Catch::Contains("not finite in float32"));
+  REQUIRE_NOTHROW(c.set("lr", "3e38", "--lr"));  // large, but a float32
+
+  fs::path run = tmp_dir("i21_2");
+  TrainConfig t = tiny(base_data(), 4);
+  t.set("save_every", "1", "test");
+  TrainHooks hooks;
+  hooks.inject_inf_weight_after_step = 1;  // the update of step index 1 (-> step 2) diverges
+  TrainResult r = train(t, run.string(), false, hooks);
+  REQUIRE(r.failed);
+  CHECK_THAT(r.failure, Catch::Contains("step 2: non-finite values in dispnet.conv1.0.weight") &&
+                            Catch::Contains("diverged") && Catch::Contains("not saved"));
+  std::ifstream f(run / "failure.json");
+  json fj = json::parse(f);
+  CHECK(fj["last_good_checkpoint"].get<std::string>() == (run / "checkpoints/latest").string());
+  CHECK(fj["last_good_checkpoint_step"].get<int64_t>() == 1);
+  std::ifstream st(run / "checkpoints/latest/state.json");
+  CHECK(json::parse(st)["step"].get<int64_t>() == 1);
+  DispNet d;
+  d.load((run / "checkpoints/latest/dispnet.safetensors").string());
+  for (const Tensor& p : d.parameters()) REQUIRE(all_finite(p));
+  // The kept checkpoint resumes; temporaries a killed process left are removed first, and the
+  // stale failure.json goes once the resumed run has saved.
+  fs::create_directories(run / "checkpoints/latest.tmp");
+  write(run / "checkpoints/latest.tmp/dispnet.safetensors", "partial");
+  write(run / "config.json.tmp", "{");
+  TrainConfig rc;
+  rc.apply_file((run / "config.json").string());
+  rc.set("steps", "2", "test");
+  TrainResult r2 = train(rc, run.string(), true);
+  CHECK_FALSE(r2.failed);
+  CHECK(r2.start_step == 1);
+  CHECK(temporaries(run).empty());
+  CHECK_FALSE(fs::exists(run / "failure.json"));
+  // --resume --steps below the checkpoint's step is refused, the checkpoint untouched.
+  std::string state = bytes(run / "checkpoints/latest/state.json");
+  rc.set("steps", "1", "test");
+  REQUIRE_THROWS_WITH(train(rc, run.string(), true), Catch::Contains("--steps 1 is below the step of the checkpoint") &&
+                                                        Catch::Contains("(2)"));
+  CHECK(bytes(run / "checkpoints/latest/state.json") == state);
+  // Weights with an infinity are refused wherever they are loaded (infer, eval, --init-disp).
+  DispNet bad;
+  Tensor w = bad.param("conv1.0.weight").clone();
+  w.data<float>()[5] = -std::numeric_limits<float>::infinity();
+  bad.param("conv1.0.weight").copy_(w);
+  const std::string bad_path = (run / "bad_dispnet.safetensors").string();
+  bad.save(bad_path);
+  REQUIRE_THROWS_WITH(DispNet().load(bad_path), Catch::Contains(bad_path) && Catch::Contains("'conv1.0.weight' holds NaN or infinite values"));
+  if (has_sfm()) {
+    cv::imwrite((run / "a.png").string(), cv::Mat(32, 104, CV_8UC3, cv::Scalar(40, 90, 200)));
+    Run ri = sfm_cli("infer --disp-weights " + bad_path + " --input " + (run / "a.png").string() + " --out " +
+                     (run / "inferred").string() + " --height 32 --width 104");
+    CHECK(ri.rc == 1);
+    CHECK_THAT(ri.out, Catch::Contains("holds NaN or infinite values"));
+    CHECK_FALSE(fs::exists(run / "inferred"));
+  }
+}
+
+// 21.3 ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.3: a full disk while writing metrics.jsonl is retried, then stops the run saying so", "[robust][trainer][disk]") {
+  fs::path mnt = tmp_dir("i21_3_disk");
+  sfm::test::SmallTmpfs disk(mnt.string(), "4m");
+  if (!disk.mounted()) {
+    SFM_SKIP(disk.why_not);
+    return;
+  }
+  WriteRetryPolicy p;
+  p.tries = 3;
+  p.first_delay_s = 0.01;
+  // The checked append itself: a disk full for a moment (freed before the first retry) costs
+  // nothing; a line never lands half-written.
+  {
+    const std::string log = (mnt / "log.jsonl").string();
+    AppendFile f(log, true);
+    f.append("{\"step\": 1}\n");  // the file's first page
+    sfm::test::fill_disk((mnt / "filler").string());
+    const std::string big(5000, 'x');  // needs a page more
+    int retries = 0;
+    WriteRetryPolicy relief = p;
+    relief.before_retry = [&](const std::string& path, int attempt) {
+      CHECK(path == log);
+      CHECK(attempt == 1);
+      ++retries;
+      fs::remove(mnt / "filler");
+    };
+    {
+      RetryPolicyScope scope(relief);
+      f.append("{\"step\": 2, \"pad\": \"" + big + "\"}\n");
+    }
+    CHECK(retries == 1);
+    sfm::test::fill_disk((mnt / "filler").string());
+    RetryPolicyScope scope(p);
+    REQUIRE_THROWS_WITH(f.append("{\"step\": 3, \"pad\": \"" + big + big + "\"}\n"),
+                        Catch::Contains("cannot write " + log + ": No space left on device (tried 3 times over 0.03 s)"));
+    CHECK(bytes(log) == "{\"step\": 1}\n{\"step\": 2, \"pad\": \"" + big + "\"}\n");  // whole lines only
+    fs::remove(mnt / "filler");
+    fs::remove(log);
+  }
+  // A run whose disk fills up: three free pages (the lock file, config.json and the first page of
+  // metrics.jsonl, about 15 rows); the next row finds the disk full, every try fails, the run stops.
+  fs::path run = mnt / "run";
+  TrainConfig c = tiny(base_data(), 30);
+  c.set("save_every", "0", "test");
+  c.set("batch", "1", "test");  // about 16 steps to fill a page: the cheapest steps
+  fill_leaving_pages(mnt, 3);
+  RetryPolicyScope scope(p);
+  REQUIRE_THROWS_WITH(train(c, run.string(), false),
+                      Catch::Contains("sfm train: stopped at step") &&
+                          Catch::Contains("cannot write " + (run / "metrics.jsonl").string()) &&
+                          Catch::Contains("No space left on device") && Catch::Contains("tried 3 times") &&
+                          Catch::Contains("no checkpoint was written yet"));
+  std::vector<json> rows = metrics(run);  // every line whole (a cut line would not parse)
+  CHECK(rows.size() >= 5);
+  CHECK(rows.size() < 30);
+  check_rows_consecutive(run);
+  CHECK(temporaries(run).empty());
+  CHECK_NOTHROW(FolderLock(run.string(), "test", "test"));  // released
+}
+
+// 21.4 ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.4: SIGHUP saves the checkpoint and stops like SIGTERM", "[robust][cli]") {
+  if (!has_sfm()) SFM_SKIP("no sfm binary");
+  fs::path run = tmp_dir("i21_4"), log = tmp_dir("i21_4_log");
+  std::string exe = (fs::path(SFM_BINARY_DIR) / "sfm").string();
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::freopen(log.c_str(), "w", stdout);
+    std::freopen(log.c_str(), "a", stderr);
+    execl(exe.c_str(), exe.c_str(), "train", "--skip-selftest", "--data", base_data().c_str(), "--out", run.c_str(),
+          "--height", "32", "--width", "104", "--batch", "2", "--steps", "100000", "--val-every", "0", "--log-every",
+          "1", "--save-every", "0", "--tensorboard", "false", "--workers", "1", (char*)nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 3000 && metrics(run).size() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  kill(pid, SIGHUP);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  std::string out = bytes(log);
+  fs::remove(log);
+  INFO(out);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 130);
+  CHECK_THAT(out, Catch::Contains("(SIGHUP: the terminal closed); saved " + (run / "checkpoints/latest").string()));
+  std::ifstream sf(run / "checkpoints/latest/state.json");
+  CHECK(json::parse(sf)["step"].get<size_t>() == metrics(run).size());
+  // sfm synth shares the list of stop signals: a SIGHUP removes its OUT.tmp-* like Ctrl-C does.
+  fs::path dir = tmp_dir("i21_4_synth");
+  fs::create_directories(dir);
+  pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen("/dev/null", "w", stderr);
+    execl(exe.c_str(), exe.c_str(), "synth", "--out", (dir / "data").c_str(), "--scenes", "200", "--frames", "50",
+          (char*)nullptr);
+    _exit(127);
+  }
+  bool started = false;
+  for (int i = 0; i < 300 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string().find(".tmp-") != std::string::npos) started = true;
+  }
+  kill(pid, SIGHUP);
+  waitpid(pid, &st, 0);
+  CHECK(started);
+  REQUIRE(WIFEXITED(st));  // not killed by the signal: it stopped and cleaned up
+  CHECK(WEXITSTATUS(st) == 1);
+  for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+}
+
+// 21.5 ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.5: a run folder in use by another process is refused naming it; the lock dies with it", "[robust][trainer]") {
+  fs::path run = tmp_dir("i21_5");
+  fs::create_directories(run);
+  TrainConfig c = tiny(base_data(), 1);
+  {
+    FolderLock held(run.string(), "test", "sfm train --out " + run.string());
+    REQUIRE_THROWS_WITH(train(c, run.string(), false),
+                        Catch::Contains("sfm train: " + run.string() + " is in use by another process (pid " +
+                                        std::to_string(::getpid()) + " on host ") &&
+                            Catch::Contains(" since 20") && Catch::Contains("sfm train --out " + run.string()));
+    CHECK_FALSE(fs::exists(run / "config.json"));  // nothing written
+  }
+  // Another process holds it, then dies (SIGKILL: no cleanup runs): the lock goes with it.
+  int ready[2];
+  REQUIRE(pipe(ready) == 0);
+  const std::string lock_path = (run / FolderLock::file_name()).string();
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // only async-signal-safe calls in the child
+    int fd = open(lock_path.c_str(), O_RDWR | O_CREAT, 0644);
+    char ok = (fd >= 0 && flock(fd, LOCK_EX) == 0) ? 'y' : 'n';
+    if (write(ready[1], &ok, 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  char ok = 0;
+  REQUIRE(read(ready[0], &ok, 1) == 1);
+  REQUIRE(ok == 'y');
+  CHECK_THROWS_WITH(FolderLock(run.string(), "sfm train", "x"), Catch::Contains("is in use by another process"));
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  close(ready[0]);
+  close(ready[1]);
+  CHECK_NOTHROW(FolderLock(run.string(), "sfm train", "x"));
+}
+
+// 21.6 ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.6: a checkpoint save on a full disk removes its temporary and keeps the last checkpoint", "[robust][trainer][disk]") {
+  fs::path mnt = tmp_dir("i21_6_disk");
+  // Room for one checkpoint and a half: the second save cannot complete.
+  sfm::test::SmallTmpfs disk(mnt.string(), std::to_string(checkpoint_bytes() * 3 / 2 / 1024) + "k");
+  if (!disk.mounted()) {
+    SFM_SKIP(disk.why_not);
+    return;
+  }
+  fs::path run = mnt / "run";
+  TrainConfig c = tiny(base_data(), 3);
+  c.set("save_every", "1", "test");
+  const std::string latest = (run / "checkpoints/latest").string();
+  REQUIRE_THROWS_WITH(train(c, run.string(), false),
+                      Catch::Contains("sfm train: stopped at step 2: cannot save the checkpoint " + latest) &&
+                          Catch::Contains("No space left on device") && Catch::Contains("removed " + latest + ".tmp") &&
+                          Catch::Contains(latest + " is unchanged"));
+  CHECK(temporaries(run).empty());
+  CHECK_FALSE(fs::exists(latest + ".tmp"));
+  std::ifstream st(latest + "/state.json");
+  CHECK(json::parse(st)["step"].get<int64_t>() == 1);
+  DispNet d;
+  d.load(latest + "/dispnet.safetensors");  // whole
+  CHECK(metrics(run).size() == 2);
+  struct statvfs vs {};
+  REQUIRE(statvfs(mnt.c_str(), &vs) == 0);
+  CHECK((double)vs.f_bavail * vs.f_frsize > 0.4 * (double)checkpoint_bytes());  // the temporary's space is back
+}
+
+// 21.7 ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.7: validation frames without valid ground truth are not scored as abs rel 0", "[robust][trainer]") {
+  fs::path data = copy_data("i21_7_data");
+  int zeroed = 0;  // every validation frame's depth: no valid pixel
+  std::ifstream vf(data / "val.txt");
+  for (std::string scene; std::getline(vf, scene);)
+    if (!scene.empty())
+      for (const auto& e : fs::directory_iterator(data / scene))
+        if (e.path().extension() == ".npy") {
+          NpyArray a = load_npy(e.path().string());
+          std::vector<float> zeros(a.data.size(), 0.0f);
+          save_npy(e.path().string(), zeros.data(), a.shape);
+          ++zeroed;
+        }
+  REQUIRE(zeroed > 0);
+  fs::path run = tmp_dir("i21_7");
+  TrainConfig c = tiny(data.string(), 2);
+  c.set("val_every", "1", "test");
+  c.set("val_batches", "1", "test");
+  TrainResult r = train(c, run.string(), false);
+  REQUIRE_FALSE(r.failed);
+  std::vector<double> val_losses;
+  for (const json& row : metrics(run))
+    if (row["split"] == "val") {
+      CHECK_FALSE(row.contains("abs_rel"));
+      CHECK(row["depth_skipped"].get<int64_t>() == 2);  // the batch of 2 frames
+      val_losses.push_back(row["loss"].get<double>());
+    }
+  REQUIRE(val_losses.size() == 2);
+  std::ifstream st(run / "checkpoints/best/state.json");
+  CHECK(json::parse(st)["best"].get<double>() == std::min(val_losses[0], val_losses[1]));  // chosen on the loss
+}
+
+// 21.8 ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.8: --resume that changes the trained problem is refused unless allowed, and recorded", "[robust][trainer]") {
+  fs::path run = tmp_dir("i21_8");
+  train(tiny(base_data(), 1), run.string(), false);
+  const std::string config_before = bytes(run / "config.json"), metrics_before = bytes(run / "metrics.jsonl");
+  TrainConfig c;
+  c.apply_file((run / "config.json").string());
+  c.set("steps", "2", "test");
+  c.set("preset", "pytorch-port", "--preset");
+  c.set("rotation", "quat", "--rotation");
+  c.set("height", "64", "--height");
+  RunFolderMode mode;
+  mode.resume = true;
+  REQUIRE_THROWS_WITH(train(c, run.string(), mode),
+                      Catch::Contains("the options change the trained problem of " + run.string()) &&
+                          Catch::Contains("preset: \"original\" -> \"pytorch-port\"") &&
+                          Catch::Contains("rotation: \"euler\" -> \"quat\"") && Catch::Contains("height: 32 -> 64") &&
+                          Catch::Contains("--allow-change"));
+  CHECK(bytes(run / "config.json") == config_before);
+  CHECK(bytes(run / "metrics.jsonl") == metrics_before);
+  mode.allow_change = true;
+  c.set("height", "32", "--height");
+  c.set("mask_weight", "0.2", "--mask-weight");  // the checkpoint's PoseExpNet has the mask decoder
+  TrainResult r = train(c, run.string(), mode);
+  CHECK_FALSE(r.failed);
+  std::ifstream f(run / "config.json");
+  json saved = json::parse(f);
+  REQUIRE(saved["_changes"].size() == 1);
+  CHECK(saved["_changes"][0]["resumed_at_step"].get<int64_t>() == 1);
+  std::string changed = saved["_changes"][0]["changed"].dump();
+  CHECK_THAT(changed, Catch::Contains("preset: \\\"original\\\" -> \\\"pytorch-port\\\"") &&
+                          Catch::Contains("rotation") && !Catch::Contains("height") && !Catch::Contains("mask_weight"));
+  CHECK(saved["preset"].get<std::string>() == "pytorch-port");
+  TrainConfig again;
+  REQUIRE_NOTHROW(again.apply_file((run / "config.json").string()));  // "_changes" is not a key
+}
+
+// 21.10 ---------------------------------------------------------------------------------------
+TEST_CASE("robust 21.10: thread counts are bounded (OMP_NUM_THREADS=100000, --threads 4096)", "[robust][cli]") {
+  REQUIRE_THROWS_WITH(set_cpu_threads(max_cpu_threads() + 1, "--threads"),
+                      Catch::Contains("--threads " + std::to_string(max_cpu_threads() + 1) + " is more than 4x this machine's") &&
+                          Catch::Contains("(at most " + std::to_string(max_cpu_threads()) + ")"));
+  if (!has_sfm()) SFM_SKIP("no sfm binary");
+  fs::path run = tmp_dir("i21_10");
+  const std::string common = "train --skip-selftest --data " + base_data() + " --out " + run.string() +
+                             " --height 32 --width 104 --batch 2 --val-every 0 --tensorboard false --steps 1 --workers 1";
+  if (max_cpu_threads() < 4096) {
+    Run r = sfm_cli(common + " --threads 4096");
+    CHECK(r.rc == 1);
+    CHECK_THAT(r.out, Catch::Contains("sfm train: --threads 4096 is more than 4x this machine's"));
+    CHECK_FALSE(fs::exists(run));  // refused before the run folder was made
+  }
+  (void)cpu_threads();  // this process reads OMP_NUM_THREADS before it is set for the child
+  ::setenv("OMP_NUM_THREADS", "100000", 1);
+  Run r = sfm_cli(common);
+  ::unsetenv("OMP_NUM_THREADS");
+  CHECK(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Contains("OMP_NUM_THREADS=100000 is more than 4x this machine's") &&
+                        Catch::Contains("using " + std::to_string(max_cpu_threads())));
+}
+
+// 21.11 ---------------------------------------------------------------------------------------
+TEST_CASE("robust 21.11: an image header claiming 100000x100000 and a UTF-8 BOM in train.txt / cam.txt", "[robust][dataset]") {
+  fs::path data = copy_data("i21_11");
+  fs::path scene = train_scene(data);
+  std::vector<uchar> png;
+  cv::imencode(".png", cv::Mat(32, 104, CV_8UC3, cv::Scalar(1, 2, 3)), png);
+  for (int k : {16, 20}) {  // IHDR width and height, big-endian
+    png[k] = 0;
+    png[k + 1] = 0x01;
+    png[k + 2] = 0x86;
+    png[k + 3] = 0xA0;  // 100000
+  }
+  CHECK_THAT(image_bytes_problem(png.data(), png.size()), Catch::Contains("PNG header claims 100000x100000 pixels"));
+  fs::path big = data / "big.png";
+  write(big, std::string(png.begin(), png.end()));
+  REQUIRE_THROWS_WITH(decode_image_bgr(big.string()), Catch::Contains(big.string()) && Catch::Contains("100000x100000"));
+  REQUIRE_THROWS_WITH(eval::load_image_rgb(big.string()), Catch::Contains(big.string()) && Catch::Contains("100000x100000"));
+  // A BOM before train.txt's first scene and cam.txt's first number is dropped: the set opens.
+  const std::string bom = "\xEF\xBB\xBF";
+  write(data / "train.txt", bom + bytes(data / "train.txt"));
+  write(scene / "cam.txt", bom + bytes(scene / "cam.txt"));
+  DatasetOptions o;
+  o.quiet = true;
+  CHECK_NOTHROW(Dataset(data.string(), o));
+}
+
+// 21.9 ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.9: sfm eval depth refuses saved predictions of another size", "[robust][eval]") {
+  int64_t n = 0;  // frames of the validation scenes with depth ground truth (32x104)
+  std::ifstream vf(fs::path(base_data()) / "val.txt");
+  for (std::string scene; std::getline(vf, scene);)
+    if (!scene.empty())
+      for (const auto& e : fs::directory_iterator(fs::path(base_data()) / scene)) n += e.path().extension() == ".npy";
+  REQUIRE(n > 0);
+  fs::path dir = tmp_dir("i21_9_eval");
+  fs::create_directories(dir);
+  std::vector<float> disp((size_t)(n * 16 * 52), 0.1f);
+  const std::string pred = (dir / "pred.npy").string();
+  save_npy(pred, disp.data(), {n, 16, 52});
+  eval::DepthEvalRun run;
+  run.data = base_data();
+  run.pred = pred;
+  REQUIRE_THROWS_WITH(eval::evaluate_depth(run), Catch::Contains("--pred " + pred + " holds 16x52 predictions") &&
+                                                    Catch::Contains("is 32x104 and the network size (--height/--width) is 128x416") &&
+                                                    Catch::Contains("give --height 16 --width 52"));
+  run.height = 16;  // the network's size: resized to the ground truth as the protocol does
+  run.width = 52;
+  CHECK(eval::evaluate_depth(run).images == n);
 }

@@ -136,6 +136,13 @@ static json check_range(const ConfigKey& c, const json& v, const std::string& so
   SFM_CHECK(std::isfinite(x), source, ": config key '", c.name, "' must be a finite number, got ", v.dump());
   SFM_CHECK(c.type != "int" || std::fabs(x) <= 9007199254740992.0, source, ": config key '", c.name,
             "' is out of the integer range (|x| <= 2^53), got ", v.dump());
+  // Floats are used in float32 (the weights, Adam, the loss): 1e39 would be infinite there, 1e-50 zero.
+  if (c.type == "float") {
+    SFM_CHECK(std::fabs(x) <= (double)std::numeric_limits<float>::max(), source, ": config key '", c.name,
+              "' is not finite in float32 (|x| <= 3.4e38), got ", v.dump());
+    SFM_CHECK(x == 0 || (float)x != 0.0f, source, ": config key '", c.name,
+              "' is 0 in float32 (|x| >= 1.4e-45 or 0), got ", v.dump());
+  }
   const Range* r = key_range(c.name);
   if (!r) return v;
   bool ok = (r->lo_open ? x > r->lo : x >= r->lo) && (r->hi_open ? x < r->hi : x <= r->hi);
@@ -213,7 +220,8 @@ TrainConfig::TrainConfig() {
 void TrainConfig::apply_json(const json& j, const std::string& source) {
   SFM_CHECK(j.is_object(), source, ": the config must be a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "_comment") continue;  // free text (config.json explains itself there)
+    // Free text (config.json explains itself there) and the record of accepted changes (--allow-change).
+    if (it.key() == "_comment" || it.key() == "_changes") continue;
     const ConfigKey& c = find_key(it.key(), source);
     values_[c.name] = check_json_value(c, *it, source);
   }

@@ -16,9 +16,11 @@
 #include "engine/autograd.h"
 #include "engine/collective.h"
 #include "engine/device_runtime.h"
-#include "engine/parallel.h"
 #include "engine/file_io.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
 #include "engine/safetensors.h"
+#include "engine/stop_signals.h"
 #include "eval/colormap.h"
 #include "eval/depth_metrics.h"
 #include "eval/pose_metrics.h"
@@ -39,11 +41,14 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 static std::atomic<bool> g_stop{false};
+static std::atomic<int> g_stop_signal{0};
 void request_training_stop() { g_stop = true; }
-static void on_signal(int) { g_stop = true; }
+static void on_signal(int sig) {
+  g_stop_signal = sig;
+  g_stop = true;
+}
 void install_stop_signal_handlers() {
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  install_stop_handler(on_signal);  // SIGINT, SIGTERM, SIGHUP
   // Under mpirun: Open MPI forwards SIGUSR1 sent to mpirun to every rank at once, while its
   // SIGINT handling sends SIGTERM and then SIGKILL (docs/training.md).
   if (world().size() > 1) std::signal(SIGUSR1, on_signal);
@@ -51,19 +56,53 @@ void install_stop_signal_handlers() {
 
 namespace {
 
+// Writes the checkpoint beside `dir` (dir.tmp) and swaps it in by rename. On any failure (a full
+// disk) dir.tmp is removed and `dir` is left as it was; the error says so.
 void save_checkpoint(const std::string& dir, SfMLearner& n, const json& state) {
-  std::string tmp = dir + ".tmp";
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  n.dispnet().save(tmp + "/dispnet.safetensors");
-  n.posenet().save(tmp + "/posenet.safetensors");
-  save_safetensors(tmp + "/optimizer.safetensors", n.optimizer().state());
-  write_file_atomic(tmp + "/state.json", state.dump(2) + "\n");
-  std::string old = dir + ".old";
-  fs::remove_all(old);
+  std::string tmp = dir + ".tmp", old = dir + ".old";
+  std::error_code ec;
+  try {
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    n.dispnet().save(tmp + "/dispnet.safetensors");
+    n.posenet().save(tmp + "/posenet.safetensors");
+    save_safetensors(tmp + "/optimizer.safetensors", n.optimizer().state());
+    write_file_atomic(tmp + "/state.json", state.dump(2) + "\n");
+  } catch (const std::exception& e) {
+    fs::remove_all(tmp, ec);
+    fail("cannot save the checkpoint ", dir, ": ", e.what(), "; removed ", tmp, ", ",
+         fs::exists(dir) ? dir + " is unchanged" : std::string("no earlier checkpoint there"));
+  }
+  fs::remove_all(old, ec);
   if (fs::exists(dir)) fs::rename(dir, old);
   fs::rename(tmp, dir);
-  fs::remove_all(old);
+  fs::remove_all(old, ec);
+}
+
+// The first parameter or optimiser-state tensor with a NaN or an infinity ("" when none): such a
+// state never replaces a checkpoint.
+std::string first_non_finite(SfMLearner& n) {
+  for (const auto& [prefix, m] : {std::pair<const char*, const Module*>{"dispnet.", &n.dispnet()},
+                                  std::pair<const char*, const Module*>{"posenet.", &n.posenet()}})
+    for (size_t i = 0; i < m->parameters().size(); ++i)
+      if (!all_finite(m->parameters()[i])) return std::string(prefix) + m->param_names()[i];
+  for (const auto& [name, t] : n.optimizer().state())
+    if (t.defined() && !all_finite(t)) return "optimizer state " + name;
+  return "";
+}
+
+// Temporaries a killed process leaves in a run folder (a checkpoint folder or file being written):
+// removed when the next process takes the folder, so a full disk gets its space back.
+void remove_stale_temporaries(const std::string& run_dir) {
+  std::error_code ec;
+  for (const char* name : {"checkpoints/latest.tmp", "checkpoints/best.tmp", "config.json.tmp", "metrics.jsonl.tmp",
+                           "failure.json.tmp", "loss_curve.png.tmp"}) {
+    fs::path p = fs::path(run_dir) / name;
+    if (!fs::exists(p, ec)) continue;
+    std::fprintf(stderr, "sfm train: removing %s (left by an earlier process that stopped while writing it)\n",
+                 p.string().c_str());
+    fs::remove_all(p, ec);
+  }
 }
 
 // A checkpoint folder stands for its `name` file (as infer and eval accept).
@@ -80,6 +119,7 @@ struct ValResult {
   double loss = 0, photometric = 0;
   bool has_depth = false, has_pose = false;
   eval::DepthMetrics depth;
+  int64_t depth_images = 0, depth_skipped = 0;  // frames scored / without valid ground truth
   double ate_mean = 0, ate_std = 0;
   int64_t batches = 0;
 };
@@ -174,6 +214,11 @@ ValResult validate(const TrainOptions& o, SfMLearner& n, DataLoader& val, const 
   }
   r.loss /= (double)batches;
   r.photometric /= (double)batches;
+  // Frames without any valid ground-truth pixel are skipped (as sfm eval depth does); when no
+  // frame has one there are no depth metrics (not zeros), and `best` follows the loss.
+  r.depth_skipped = acc.skipped;
+  r.depth_images = acc.images;
+  r.has_depth = acc.images > 0;
   r.depth = acc.mean();
   if (ranks == 1 && !ates.empty()) {
     double m = ate_sum / (double)ates.size(), v = 0;
@@ -269,17 +314,75 @@ void check_run_folder(const std::string& run_dir, bool resume, bool overwrite) {
   SFM_CHECK(!used || overwrite, "sfm train: ", run_dir,
             " already holds a run (config.json, metrics.jsonl or checkpoints/); use --resume to continue it or "
             "--overwrite to replace it");
-  if (used && overwrite) {
-    for (const char* p : {"checkpoints", "metrics.jsonl", "config.json", "failure.json", "loss_curve.png"})
-      fs::remove_all(fs::path(run_dir) / p);
-    for (const auto& e : fs::directory_iterator(run_dir))
-      if (e.path().filename().string().find("tfevents") != std::string::npos) fs::remove(e.path());
-  }
 }
 
+void clear_run_folder(const std::string& run_dir) {
+  for (const char* p : {"checkpoints", "metrics.jsonl", "config.json", "failure.json", "loss_curve.png"})
+    fs::remove_all(fs::path(run_dir) / p);
+  for (const auto& e : fs::directory_iterator(run_dir))
+    if (e.path().filename().string().find("tfevents") != std::string::npos) fs::remove(e.path());
+}
+
+const std::vector<std::string>& problem_defining_keys() {
+  static const std::vector<std::string> k = {
+      "preset",  "photo_weight",     "smooth_weight", "smooth_decay",    "smooth_on_depth",       "keep_out_of_view",
+      "mask_weight", "mask_mode",    "padding",       "ssim",            "min_reprojection",      "automask",
+      "full_res_scales", "edge_aware_smoothness", "rotation", "height", "width",            "seq_length"};
+  return k;
+}
+
+std::vector<std::string> changed_problem_keys(const json& saved, const json& now) {
+  std::vector<std::string> out;
+  for (const std::string& k : problem_defining_keys()) {
+    // A key the saved file lacks (written before the key existed) is not compared.
+    if (!saved.contains(k) || !now.contains(k) || saved[k] == now[k]) continue;
+    out.push_back(k + ": " + saved[k].dump() + " -> " + now[k].dump());
+  }
+  return out;
+}
+
+namespace {
+// The run folder while train() holds it: locked from before the first write to the end. If the
+// start fails (before commit()), a folder this process created is removed again, so the
+// corrected command is not refused as "already holds a run".
+struct RunFolderSession {
+  std::string dir;
+  bool created = false, committed = false;
+  FolderLock lock;
+  explicit RunFolderSession(const std::string& run_dir) : dir(run_dir) {
+    SFM_CHECK(!fs::exists(dir) || fs::is_directory(dir), "sfm train: --out ", dir, " exists and is not a folder");
+    if (!fs::exists(dir)) {
+      fs::create_directories(dir);
+      created = true;
+    }
+    try {
+      lock = FolderLock(dir, "sfm train", "sfm train --out " + dir);
+    } catch (...) {
+      undo();
+      throw;
+    }
+  }
+  void undo() {
+    if (committed || !created) return;
+    lock.release_and_remove();
+    std::error_code ec;
+    fs::remove(dir, ec);  // only when empty: never what someone else put there
+  }
+  ~RunFolderSession() { undo(); }
+};
+}  // namespace
+
 TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resume, const TrainHooks& hooks) {
+  RunFolderMode mode;
+  mode.resume = resume;
+  return train(cfg, run_dir, mode, hooks);
+}
+
+TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const RunFolderMode& mode, const TrainHooks& hooks) {
   g_stop = false;
+  g_stop_signal = 0;
   TrainResult res;
+  const bool resume = mode.resume;
   // Data parallel (docs/training.md): `ranks` processes, each with `batch` snippets of every
   // global batch of batch*ranks; rank 0 (`lead`) alone writes the run folder and prints.
   Collective& comm = world();
@@ -288,16 +391,40 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   const TrainOptions o = cfg.options(rank, ranks);
   const std::string& data = o.data;
   SFM_CHECK(!data.empty(), "sfm train: no data set given (--data DIR)");
+  if (o.threads > 0) set_cpu_threads(o.threads, "sfm train: --threads");
+  // Everything is checked before the run folder is touched; rank 0 holds its lock from here on.
+  std::unique_ptr<RunFolderSession> session;
+  if (lead) {
+    check_run_folder(run_dir, resume, mode.overwrite);
+    session = std::make_unique<RunFolderSession>(run_dir);
+  }
+  json config_changes = json::array();  // earlier accepted changes (config.json "_changes") and this one's
+  if (lead && resume) {
+    json saved;
+    const std::string saved_path = run_dir + "/config.json";
+    try {
+      std::ifstream f(saved_path);
+      saved = json::parse(f);
+    } catch (const std::exception& e) {
+      fail(saved_path, ": not valid JSON: ", e.what());
+    }
+    if (saved.contains("_changes") && saved["_changes"].is_array()) config_changes = saved["_changes"];
+    std::vector<std::string> changed = changed_problem_keys(saved, cfg.resolved());
+    if (!changed.empty()) {
+      std::string list;
+      for (const auto& c : changed) list += (list.empty() ? "" : "; ") + c;
+      SFM_CHECK(mode.allow_change, "sfm train --resume: the options change the trained problem of ", run_dir, " (",
+                list, "); resume with the run's own settings, start a new run, or pass --allow-change to "
+                "continue with the change (it is recorded in config.json)");
+      std::fprintf(stderr, "sfm train --resume: continuing with a changed problem (--allow-change): %s\n", list.c_str());
+      config_changes.push_back(json{{"resumed_at_step", nullptr}, {"changed", changed}});
+    }
+  }
   const Device dev = o.device;
   if (dev == Device::CUDA) {
     use_local_rank_cuda_device();
     SFM_CHECK(cuda_available(), "sfm train: --device cuda but no CUDA device is available");
     set_conv_impl(o.conv_impl);
-  }
-  if (o.threads > 0) set_cpu_threads(o.threads);
-  if (lead) {
-    fs::create_directories(run_dir + "/checkpoints");
-    write_file_atomic(run_dir + "/config.json", cfg.resolved().dump(2) + "\n");
   }
 
   SfMLearner n(o.learner);
@@ -321,23 +448,46 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   double best = std::numeric_limits<double>::infinity();
   std::string latest = run_dir + "/checkpoints/latest", best_dir = run_dir + "/checkpoints/best";
   bool have_checkpoint = false;  // a `latest` exists that a failure leaves in place
+  int64_t checkpoint_step = -1;  // its step
+  std::string resumed_from;
   if (resume) {
     std::string from = resume_checkpoint_dir(run_dir);
-    if (from != latest)
-      std::fprintf(stderr, "sfm train --resume: %s is missing (interrupted checkpoint swap); resuming from %s\n",
-                   latest.c_str(), from.c_str());
     ResumeState st = read_resume_state(from + "/state.json");
+    SFM_CHECK(o.steps >= st.step, "sfm train --resume: --steps ", o.steps, " is below the step of the checkpoint ", from,
+              " (", st.step, "); nothing would be trained and the checkpoint would be rewritten: give --steps ",
+              st.step, " or more");
     n.dispnet().load(from + "/dispnet.safetensors");
     n.posenet().load(from + "/posenet.safetensors");
     n.optimizer().load_state(load_safetensors(from + "/optimizer.safetensors").tensors, from + "/optimizer.safetensors");
     step = st.step;
     loader.set_state(st.loader);
     if (st.has_best) best = st.best;
-    comm.barrier();  // every rank has read the checkpoint before rank 0 moves it
-    if (lead && from != latest) fs::rename(from, latest);  // put it back where a later --resume looks
+    resumed_from = from;
     have_checkpoint = true;
+    checkpoint_step = step;
   }
   res.start_step = step;
+
+  // Every check has passed: now the run folder changes.
+  if (lead) {
+    if (mode.overwrite) clear_run_folder(run_dir);
+    remove_stale_temporaries(run_dir);
+    fs::create_directories(run_dir + "/checkpoints");
+    json resolved = cfg.resolved();
+    if (!config_changes.empty()) {
+      if (config_changes.back()["resumed_at_step"].is_null()) config_changes.back()["resumed_at_step"] = step;
+      resolved["_changes"] = config_changes;
+    }
+    write_file_atomic(run_dir + "/config.json", resolved.dump(2) + "\n");
+    session->committed = true;
+  }
+  if (resume) {
+    if (lead && resumed_from != latest)
+      std::fprintf(stderr, "sfm train --resume: %s is missing (interrupted checkpoint swap); resuming from %s\n",
+                   latest.c_str(), resumed_from.c_str());
+    comm.barrier();  // every rank has read the checkpoint before rank 0 moves it
+    if (lead && resumed_from != latest) fs::rename(resumed_from, latest);  // put it back where a later --resume looks
+  }
   auto state_json = [&]() {
     return json{{"step", step}, {"loader", loader.state()}, {"best", std::isfinite(best) ? json(best) : json()},
                 {"config", cfg.resolved()}};
@@ -353,11 +503,68 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
   // metrics.jsonl: on resume, keep only the rows up to the checkpoint's step (a run killed after
   // its last save logged steps that are now repeated).
   if (resume && lead) truncate_metrics_after(run_dir + "/metrics.jsonl", step);
-  std::ofstream metrics;
-  if (lead) {
-    metrics.open(run_dir + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
-    SFM_CHECK(metrics.good(), run_dir, "/metrics.jsonl: cannot open for writing");
-  }
+  AppendFile metrics;
+  if (lead) metrics = AppendFile(run_dir + "/metrics.jsonl", !resume);
+  // A write that fails for good (a full disk) stops the run here, saying what is kept (metrics,
+  // TensorBoard events, the loss curve; checkpoints say it in `save`).
+  auto kept = [&]() {
+    return have_checkpoint ? "the last checkpoint, " + latest + " (step " + std::to_string(checkpoint_step) + "), is kept"
+                           : std::string("no checkpoint was written yet");
+  };
+  auto or_stop = [&](auto&& write) {
+    try {
+      write();
+    } catch (const Error& e) {
+      fail("sfm train: stopped at step ", step, ": ", e.what(), "; ", kept(),
+           " (free some space, then continue with --resume)");
+    }
+  };
+  auto log_row = [&](const json& row) { or_stop([&] { metrics.append(row.dump() + "\n"); }); };
+  // Saves a checkpoint (rank 0); a failed save stops the run, the earlier checkpoint kept.
+  auto save = [&](const std::string& dir) {
+    if (lead) {
+      try {
+        save_checkpoint(dir, n, state_json());
+      } catch (const Error& e) {
+        fail("sfm train: stopped at step ", step, ": ", e.what());
+      }
+    }
+    if (dir == latest) {
+      have_checkpoint = true;
+      checkpoint_step = step;
+    }
+  };
+  // Stops the run on a failure at `at`: failure.json (rank 0) and the message; exit code 3.
+  auto record_failure = [&](int64_t at, const std::vector<std::string>& ids, const json& loss) {
+    res.failed = true;
+    if (!lead) return;
+    json fj{{"step", at},
+            {"error", res.failure},
+            {"batch", ids},
+            {"last_good_checkpoint", have_checkpoint ? json(latest) : json()}};
+    if (have_checkpoint) fj["last_good_checkpoint_step"] = checkpoint_step;
+    if (ranks > 1) fj["ranks"] = ranks;
+    if (!loss.is_null()) fj["loss"] = loss;
+    try {
+      write_file_atomic(run_dir + "/failure.json", fj.dump(2) + "\n");
+    } catch (const Error& e) {
+      std::fprintf(stderr, "\nsfm train: %s\n", e.what());
+    }
+    std::fprintf(stderr, "\nsfm train: stopping: %s (details in %s/failure.json; %s)\n", res.failure.c_str(),
+                 run_dir.c_str(),
+                 have_checkpoint ? ("last good checkpoint kept in " + latest).c_str()
+                                 : "no checkpoint was written before the failure");
+  };
+  // Weights or optimiser state that are no longer finite never replace a checkpoint: the run
+  // stops as on a non-finite loss. (Every rank holds the same weights, so every rank agrees.)
+  auto finite_or_fail = [&]() {
+    std::string bad = first_non_finite(n);
+    if (bad.empty()) return true;
+    res.failure = "step " + std::to_string(step) + ": non-finite values in " + bad +
+                  " after the update (the run diverged; a lower --lr?); not saved as a checkpoint";
+    record_failure(step, {}, json());
+    return false;
+  };
   // Under Open MPI a Ctrl-C on mpirun reaches the ranks as SIGTERM after odls_base_sigkill_timeout
   // seconds and SIGKILL as long later (docs/training.md): with the default 1 s no step and
   // checkpoint fit, so say how to stop this job and keep one. (mpirun passes --mca values on as
@@ -371,6 +578,7 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
                    "odls_base_sigkill_timeout 30\n",
                    t ? t : "1");
   }
+  bool warned_depth_skipped = false;
   Series curve_total{"total loss", {}, {}}, curve_photo{"photometric", {}, {}}, curve_val{"validation loss", {}, {}};
 
   const int64_t steps = o.steps, log_every = o.log_every;
@@ -470,26 +678,22 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
       }
     }
     if (res.failed) {
-      if (lead) {
-        json fj{{"step", step},
-                {"error", res.failure},
-                {"batch", failed_ids},
-                {"last_good_checkpoint", have_checkpoint ? json(latest) : json()}};
-        if (ranks > 1) fj["ranks"] = ranks;
-        if (lt.total.defined())
-          fj["loss"] = {{"total", total}, {"photometric", photo}, {"smoothness", smooth}, {"explainability", expl}};
-        write_file_atomic(run_dir + "/failure.json", fj.dump(2) + "\n");
-        std::fprintf(stderr, "\nsfm train: stopping: %s (details in %s/failure.json; %s)\n", res.failure.c_str(),
-                     run_dir.c_str(),
-                     have_checkpoint ? ("last good checkpoint kept in " + latest).c_str()
-                                     : "no checkpoint was written before the failure");
-      }
+      record_failure(step, failed_ids,
+                     lt.total.defined() ? json{{"total", total}, {"photometric", photo}, {"smoothness", smooth},
+                                               {"explainability", expl}}
+                                        : json());
       break;
     }
     SFM_CHECK(lt.updated, "sfm train: step ", step, " did not update the weights");  // finite loss: always updated
     ++step;
     ++window_steps;
     res.last_loss = total;
+    if (hooks.inject_inf_weight_after_step && step - 1 == *hooks.inject_inf_weight_after_step) {
+      Tensor& w = n.dispnet().param(n.dispnet().param_names()[0]);
+      Tensor t = w.cpu().clone();
+      t.data<float>()[0] = std::numeric_limits<float>::infinity();
+      w.copy_(t.to(w.device()));
+    }
 
     if (step % log_every == 0 || step == steps) {
       double dt = std::chrono::duration<double>(Clock::now() - t_window).count();
@@ -510,15 +714,15 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
         m["ranks"] = ranks;
         m["allreduce_fraction"] = dt > 0 ? window_reduce / dt : 0;  // rank 0's gradient averaging share
       }
-      if (lead) metrics << m.dump() << "\n" << std::flush;
-      if (tb) {
+      if (lead) log_row(m);
+      if (tb) or_stop([&] {
         tb->add_scalar("train/loss", total, step);
         tb->add_scalar("train/photometric", m["photometric"].get<double>(), step);
         tb->add_scalar("train/smoothness", m["smoothness"].get<double>(), step);
         tb->add_scalar("train/explainability", m["explainability"].get<double>(), step);
         tb->add_scalar("train/images_per_s", ips, step);
         tb->add_scalar("train/data_wait_fraction", wait_frac, step);
-      }
+      });
       curve_total.x.push_back((double)step);
       curve_total.y.push_back(total);
       curve_photo.x.push_back((double)step);
@@ -543,13 +747,22 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
       window_reduce = 0;
     }
     if (lead && o.plot_every > 0 && (step % o.plot_every == 0 || step == steps) && curve_total.x.size() > 1)
-      plot_curves(run_dir + "/loss_curve.png", {curve_total, curve_photo, curve_val}, "training loss", "step");
+      or_stop([&] { plot_curves(run_dir + "/loss_curve.png", {curve_total, curve_photo, curve_val}, "training loss", "step"); });
 
     if (val && (step % o.val_every == 0 || step == steps)) {
       val->set_state(val_start);
       ValResult v = validate(o, n, *val, lcfg, dev, tb.get(), step, comm);
       json vm{{"step", step}, {"split", "val"}, {"loss", v.loss}, {"photometric", v.photometric}};
+      if (v.depth_skipped > 0) {
+        vm["depth_skipped"] = v.depth_skipped;
+        if (lead && !warned_depth_skipped)
+          std::fprintf(stderr, "sfm train: validation: %lld frame(s) of %s/val.txt have no valid ground-truth depth "
+                       "and are not scored%s\n", (long long)v.depth_skipped, data.c_str(),
+                       v.has_depth ? "" : " (no frame has any: best is chosen on the validation loss)");
+        warned_depth_skipped = true;
+      }
       if (v.has_depth) {
+        vm["depth_images"] = v.depth_images;
         auto names = eval::depth_metric_names();
         auto vals = eval::depth_metric_values(v.depth);
         for (size_t i = 0; i < names.size(); ++i) vm[names[i]] = vals[i];
@@ -558,12 +771,12 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
         vm["ate_mean"] = v.ate_mean;
         vm["ate_std"] = v.ate_std;
       }
-      if (lead) metrics << vm.dump() << "\n" << std::flush;
-      if (tb) {
+      if (lead) log_row(vm);
+      if (tb) or_stop([&] {
         tb->add_scalar("val/loss", v.loss, step);
         if (v.has_depth) tb->add_scalar("val/abs_rel", v.depth.abs_rel, step);
         if (v.has_pose) tb->add_scalar("val/ate", v.ate_mean, step);
-      }
+      });
       curve_val.x.push_back((double)step);
       curve_val.y.push_back(v.loss);
       double score = v.has_depth ? v.depth.abs_rel : v.loss;
@@ -572,22 +785,32 @@ TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resum
         std::printf("validation @%lld: loss %.4f%s\n", (long long)step, v.loss,
                     v.has_depth ? (" abs_rel " + std::to_string(v.depth.abs_rel)).c_str() : "");
       if (score < best) {  // the same reduced score on every rank
+        if (!finite_or_fail()) break;
         best = score;
-        if (lead) save_checkpoint(best_dir, n, state_json());
+        save(best_dir);
       }
     }
     if (o.save_every > 0 && step % o.save_every == 0) {
-      if (lead) save_checkpoint(latest, n, state_json());
-      have_checkpoint = true;
+      if (!finite_or_fail()) break;
+      save(latest);
     }
   }
   if (tty) std::printf("\n");
-  if (!res.failed && lead) save_checkpoint(latest, n, state_json());
-  if (lead && (res.interrupted || res.out_of_time))
-    std::printf("stopped at step %lld; saved %s\n", (long long)step, latest.c_str());
+  if (!res.failed && finite_or_fail()) {
+    save(latest);
+    // A failure.json of an earlier process is about a state this run has trained past.
+    std::error_code ec;
+    if (lead && resume) fs::remove(run_dir + "/failure.json", ec);
+  }
+  if (lead && (res.interrupted || res.out_of_time)) {
+    const int sig = g_stop_signal;
+    std::printf("stopped at step %lld%s; saved %s\n", (long long)step,
+                sig == SIGHUP ? " (SIGHUP: the terminal closed)" : sig == SIGTERM ? " (SIGTERM)" : sig == SIGINT ? " (SIGINT)" : "",
+                latest.c_str());
+  }
   if (lead && curve_total.x.size() > 1)
-    plot_curves(run_dir + "/loss_curve.png", {curve_total, curve_photo, curve_val}, "training loss", "step");
-  if (tb) tb->flush();
+    or_stop([&] { plot_curves(run_dir + "/loss_curve.png", {curve_total, curve_photo, curve_val}, "training loss", "step"); });
+  if (tb) or_stop([&] { tb->flush(); });
   if (ranks > 1) comm.barrier();  // no rank leaves before rank 0 has written the run folder
   res.end_step = step;
   res.best_score = best;

@@ -20,6 +20,7 @@
 #include "engine/error.h"
 #include "engine/npy.h"
 #include "engine/parallel.h"
+#include "engine/stop_signals.h"
 #include "engine/rng.h"
 #include "train/log/progress.h"
 
@@ -123,8 +124,7 @@ void run_jobs(int64_t n, int nt, F&& job_fn) {
 
 void request_synth_stop() { g_synth_stop = true; }
 void install_synth_stop_handlers() {
-  std::signal(SIGINT, on_synth_signal);
-  std::signal(SIGTERM, on_synth_signal);
+  install_stop_handler(on_synth_signal);  // SIGINT, SIGTERM, SIGHUP
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ std::string formatted_scene_name(int i);
 std::string kitti_drive_name(int i);
 // Scenes listed in val.txt: the last round(val_fraction * scenes) ones, at least one when
 // scenes >= 2, never all of them.
-// SIGINT/SIGTERM during write_synthetic_dataset: the frames in progress finish, then it throws
+// SIGINT/SIGTERM/SIGHUP during write_synthetic_dataset: the frames in progress finish, then it throws
 // (exit 1) after removing OUT.tmp-*; request_synth_stop() is what the handlers call.
 void install_synth_stop_handlers();
 void request_synth_stop();

@@ -1,0 +1,10 @@
+#pragma once
+// The signals that ask a long command (train, synth, demo) to stop cleanly: SIGINT (Ctrl-C),
+// SIGTERM (kill, a scheduler) and SIGHUP (the terminal or ssh session closed). One list, so every
+// command treats a closed terminal like Ctrl-C: finish the work in progress, save or clean up.
+namespace sfm {
+
+// Installs handler (async-signal-safe: it should only set a flag) for each of them.
+void install_stop_handler(void (*handler)(int));
+
+}  // namespace sfm
