@@ -1,4 +1,5 @@
-// `sfm prepare`: KITTI raw -> the formatted training layout (see train/kitti/prepare.h).
+// `sfm prepare`: KITTI raw (train/kitti/prepare.h) or your own videos / frame folders
+// (train/own/own_camera.h) -> the formatted training layout.
 #include <cstdio>
 #include <sstream>
 
@@ -6,18 +7,68 @@
 #include "cli/command.h"
 #include "engine/error.h"
 #include "train/kitti/prepare.h"
+#include "train/own/own_camera.h"
 
 namespace sfm::cli {
 
+namespace {
+
+// --video / --frames: one scene per input (train/own/own_camera.h).
+int prepare_own_cmd(const Args& a) {
+  for (const char* k : {"static-frames", "test-scenes"})
+    SFM_CHECK(!a.has(k), "sfm prepare: --", k, " applies to --kitti-raw only");
+  SFM_CHECK(!a.get_flag("with-depth") && !a.get_flag("with-pose"),
+            "sfm prepare: --with-depth / --with-pose apply to --kitti-raw only");
+  own::OwnOptions o;
+  o.videos = a.get_all("video");
+  o.frame_dirs = a.get_all("frames");
+  o.intrinsics = a.get("intrinsics");
+  o.calib = a.get("calib");
+  o.out = a.get("out");
+  o.height = a.get_int("height");
+  o.width = a.get_int("width");
+  o.stride = a.get_int("stride");
+  if (a.has("crop")) o.crop = own::parse_crop(a.get("crop"), "--crop");
+  o.min_motion = a.get_double("min-motion");
+  o.min_frames = a.get_int("min-frames");
+  o.val_fraction = a.get_double("val-fraction");
+  o.threads = a.get_int("threads");
+  o.jpeg_quality = a.get_int("jpeg-quality");
+  o.progress = !a.get_flag("no-progress");
+  SFM_CHECK(a.get_int("seed") >= 0, "sfm prepare: --seed must be >= 0");
+  o.seed = (uint64_t)a.get_int("seed");
+  own::OwnReport r = own::prepare_own(o);
+  std::printf("prepared %s: %d scenes (%zu train, %zu val), %lld frames written\n", o.out.c_str(), r.scenes,
+              r.train_scenes.size(), r.val_scenes.size(), (long long)r.frames);
+  std::printf("  frames read: %lld, skipped by --stride %d: %lld, dropped by the motion filter (--min-motion %g): %lld\n",
+              (long long)r.frames_read, o.stride, (long long)r.stride_skipped, o.min_motion,
+              (long long)r.motion_dropped);
+  return 0;
+}
+
+}  // namespace
+
 static int prepare_cmd(const std::vector<std::string>& argv) {
   Args a("prepare",
-         "Converts KITTI raw (<date>/calib_*.txt, <date>/<date>_drive_NNNN_sync/...) to the formatted\n"
+         "Your own camera: --video FILE (repeatable) or --frames DIR (repeatable) with --intrinsics or\n"
+         "--calib -> one scene folder per input: frames in time order (a folder's images by name), every\n"
+         "--stride-th frame, cropped (--crop), resized, frames where the camera barely moved dropped\n"
+         "(--min-motion), cam.txt with K following the crop and resize (docs/data.md \"Your own camera\").\n\n"
+         "KITTI raw: converts KITTI raw (<date>/calib_*.txt, <date>/<date>_drive_NNNN_sync/...) to the formatted\n"
          "training layout: one scene folder per drive and camera with resized JPEG frames, cam.txt,\n"
          "optional depth (.npy from the velodyne) and poses.txt (from OXTS), and train.txt / val.txt\n"
          "split by drive. The Eigen test drives are excluded and static frames dropped. Output is\n"
          "written to OUT.tmp-XXXX and renamed to OUT when complete.");
-  a.option("kitti-raw", "KITTI raw root holding the <date> folders", "", true)
-      .option("out", "output folder (must not exist)", "", true)
+  a.option("kitti-raw", "KITTI raw root holding the <date> folders")
+      .option("video", "a video file (one scene; repeat the option for more)")
+      .option("frames", "a folder of images, one scene, in name order (repeatable)")
+      .option("intrinsics", "--video/--frames: fx,fy,cx,cy in the input's pixels")
+      .option("calib", "--video/--frames: a cam.txt (3x3 K in the input's pixels)")
+      .option("stride", "--video/--frames: keep every N-th frame", "1")
+      .option("crop", "--video/--frames: top,bottom,left,right input pixels removed before resizing")
+      .option("min-motion", "--video/--frames: drop a frame whose mean absolute grey difference (64x32 "
+                            "thumbnail, 0..255) to the last kept frame is below this; 0 keeps all", "1")
+      .option("out", "output folder (must not exist)")
       .option("height", "output image height", "128")
       .option("width", "output image width", "416")
       .option("static-frames", "static-frames list ('<date> <drive> <frame>' lines, e.g. data/static_frames.txt); "
@@ -35,6 +86,13 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
       .flag("no-progress", "no progress bar");
   if (!a.parse(argv)) return 0;
   SFM_CHECK(a.positional().empty(), "sfm prepare: unexpected argument '", a.positional().front(), "'");
+  SFM_CHECK(a.has("out"), "sfm prepare: missing required option --out");
+  const bool own_mode = a.has("video") || a.has("frames");
+  SFM_CHECK(own_mode != a.has("kitti-raw"), own_mode ? "sfm prepare: give --kitti-raw or --video/--frames, not both"
+                                                     : "sfm prepare: give a source: --kitti-raw, --video or --frames");
+  if (own_mode) return prepare_own_cmd(a);
+  for (const char* k : {"intrinsics", "calib", "crop"})
+    SFM_CHECK(!a.has(k), "sfm prepare: --", k, " applies to --video/--frames only");
   PrepareOptions o;
   o.kitti_raw = a.get("kitti-raw");
   o.out = a.get("out");
@@ -78,7 +136,7 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
   return 0;
 }
 
-SFM_COMMAND("prepare", "KITTI raw -> formatted training data (resize, split, static frames, depth, poses)",
+SFM_COMMAND("prepare", "KITTI raw, videos or frame folders -> formatted training data (resize, split, static frames)",
             prepare_cmd);
 
 }  // namespace sfm::cli

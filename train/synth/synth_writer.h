@@ -15,6 +15,8 @@
 //     cos(lat0) of the first packet; yaw 0 = east, counter-clockwise; R = Rz(yaw) Ry(pitch)
 //     Rx(roll) maps IMU axes to east-north-up. Frames at 10 Hz.
 #include <array>
+#include <filesystem>
+#include <vector>
 #include <string>
 
 #include <Eigen/Core>
@@ -74,6 +76,14 @@ std::string kitti_drive_name(int i);
 void install_synth_stop_handlers();
 void request_synth_stop();
 int num_val_scenes(int scenes, double val_fraction);
+
+// Camera sources (layouts "video" and "frames"), the raw input of `sfm prepare --video /
+// --frames`: ROOT/cam.txt (K of the images, KITTI-like, in their pixels), per scene i
+// (formatted_scene_name(i)) ROOT/<scene>.avi (MJPG, kFrameRate fps) or ROOT/<scene>/NNNNNNNNNN.png,
+// and ROOT/poses/<scene>.txt (camera-to-world of every frame relative to frame 0, 12 numbers a
+// line). Implemented in synth_sources.cpp.
+void write_camera_sources(const std::filesystem::path& root, const SynthOptions& opt,
+                          const std::vector<SynthWorld>& worlds, const Intrinsics& K, int threads);
 
 // Checks the options; throws sfm::Error naming the bad one.
 void validate(const SynthOptions& opt);

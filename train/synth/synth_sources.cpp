@@ -1,0 +1,78 @@
+// `sfm synth --layout video|frames`: raw footage of a known camera, the input of
+// `sfm prepare --video / --frames` (see synth_writer.h "camera sources").
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <Eigen/Dense>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "engine/error.h"
+#include "train/log/progress.h"
+#include "train/synth/synth_writer.h"
+
+namespace sfm::synth {
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_checked(const fs::path& p, const std::string& text) {
+  std::ofstream f(p);
+  f << text;
+  SFM_CHECK(f.good(), "synth: cannot write ", p.string());
+}
+
+}  // namespace
+
+void write_camera_sources(const fs::path& root, const SynthOptions& opt, const std::vector<SynthWorld>& worlds,
+                          const Intrinsics& K, int threads) {
+  const bool video = opt.layout == "video";
+  char cam[256];
+  std::snprintf(cam, sizeof cam, "%.9g 0 %.9g\n0 %.9g %.9g\n0 0 1\n", K.fx, K.cx, K.fy, K.cy);
+  write_checked(root / "cam.txt", cam);
+  fs::create_directories(root / "poses");
+  RenderOptions ro;
+  ro.supersample = opt.supersample;
+  ro.threads = threads;
+  Progress bar("synth", (int64_t)worlds.size() * opt.frames, "frames", opt.progress);
+  for (size_t i = 0; i < worlds.size(); ++i) {
+    const SynthWorld& w = worlds[i];
+    const std::string name = formatted_scene_name((int)i);
+    std::string poses;
+    Eigen::Matrix4d T0inv = w.camera_pose(0).inverse();
+    cv::VideoWriter vw;
+    if (video) {
+      std::string vp = (root / (name + ".avi")).string();
+      vw.open(vp, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), kFrameRate, cv::Size(K.width, K.height), true);
+      SFM_CHECK(vw.isOpened(), "synth: OpenCV cannot write the MJPG video ", vp);
+    } else {
+      fs::create_directories(root / name);
+    }
+    for (int k = 0; k < opt.frames; ++k) {
+      RenderedFrame f = w.render(w.camera_pose(k), K, k, ro);
+      cv::Mat rgb(f.height, f.width, CV_8UC3, f.rgb.data()), bgr;
+      cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+      if (video) {
+        vw.write(bgr);
+      } else {
+        char fn[32];
+        std::snprintf(fn, sizeof fn, "%010d.png", k);
+        std::string p = (root / name / fn).string();
+        SFM_CHECK(cv::imwrite(p, bgr), "synth: cannot write ", p);
+      }
+      Eigen::Matrix4d T = k == 0 ? Eigen::Matrix4d::Identity().eval() : (T0inv * w.camera_pose(k)).eval();
+      char line[512];
+      int n = 0;
+      for (int e = 0; e < 12; ++e) n += std::snprintf(line + n, sizeof line - n, e ? " %.12e" : "%.12e", T(e / 4, e % 4));
+      poses += std::string(line) + "\n";
+      bar.advance();
+    }
+    if (video) vw.release();
+    write_checked(root / "poses" / (name + ".txt"), poses);
+  }
+  bar.finish();
+}
+
+}  // namespace sfm::synth
