@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "engine/error.h"
+#include "train/kitti/odometry.h"
 #include "train/kitti/prepare.h"
 #include "train/own/own_camera.h"
 
@@ -46,6 +47,47 @@ int prepare_own_cmd(const Args& a) {
   return 0;
 }
 
+std::vector<std::string> comma_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream cs(s);
+  for (std::string c; std::getline(cs, c, ',');)
+    if (!c.empty()) out.push_back(c);
+  return out;
+}
+
+// --kitti-odometry: sequences/NN -> scenes NN_02, NN_03 (train/kitti/odometry.h).
+int prepare_odometry_cmd(const Args& a) {
+  kitti::OdometryOptions o;
+  o.root = a.get("kitti-odometry");
+  o.out = a.get("out");
+  o.height = a.get_int("height");
+  o.width = a.get_int("width");
+  o.cameras = comma_list(a.get("cameras"));
+  o.train_sequences = comma_list(a.get("train-sequences"));
+  o.test_sequences = comma_list(a.get("test-sequences"));
+  o.val_fraction = a.get_double("val-fraction");
+  SFM_CHECK(a.get_int("seed") >= 0, "sfm prepare: --seed must be >= 0");
+  o.seed = (uint64_t)a.get_int("seed");
+  o.threads = a.get_int("threads");
+  SFM_CHECK(o.threads >= 1, "sfm prepare: --threads must be >= 1");
+  o.jpeg_quality = a.get_int("jpeg-quality");
+  SFM_CHECK(o.jpeg_quality >= 0 && o.jpeg_quality <= 100, "sfm prepare: --jpeg-quality must be 0..100");
+  o.progress = !a.get_flag("no-progress");
+  for (const auto& q : o.train_sequences)
+    for (const auto& t : o.test_sequences)
+      SFM_CHECK(q != t, "sfm prepare: sequence ", q, " is in both --train-sequences and --test-sequences");
+  kitti::OdometryReport r = kitti::prepare_kitti_odometry(o);
+  std::printf("prepared %s: %d sequences, %d scenes (%zu train, %zu val, %zu test in test.txt), %lld frames\n",
+              o.out.c_str(), r.sequences, r.scenes, r.train_scenes.size(), r.val_scenes.size(), r.test_scenes.size(),
+              (long long)r.frames);
+  if (!r.missing.empty()) {
+    std::printf("  sequences not found:");
+    for (const auto& m : r.missing) std::printf(" %s", m.c_str());
+    std::printf("\n");
+  }
+  return 0;
+}
+
 }  // namespace
 
 static int prepare_cmd(const std::vector<std::string>& argv) {
@@ -54,12 +96,17 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
          "--calib -> one scene folder per input: frames in time order (a folder's images by name), every\n"
          "--stride-th frame, cropped (--crop), resized, frames where the camera barely moved dropped\n"
          "(--min-motion), cam.txt with K following the crop and resize (docs/data.md \"Your own camera\").\n\n"
+         "KITTI odometry: --kitti-odometry ROOT -> scenes NN_02, NN_03 with poses.txt; 00-08 split into\n"
+         "train.txt/val.txt, 09-10 written and listed in test.txt only.\n\n"
          "KITTI raw: converts KITTI raw (<date>/calib_*.txt, <date>/<date>_drive_NNNN_sync/...) to the formatted\n"
          "training layout: one scene folder per drive and camera with resized JPEG frames, cam.txt,\n"
          "optional depth (.npy from the velodyne) and poses.txt (from OXTS), and train.txt / val.txt\n"
          "split by drive. The Eigen test drives are excluded and static frames dropped. Output is\n"
          "written to OUT.tmp-XXXX and renamed to OUT when complete.");
   a.option("kitti-raw", "KITTI raw root holding the <date> folders")
+      .option("kitti-odometry", "KITTI odometry root (sequences/NN/image_2|3, calib.txt, poses/NN.txt)")
+      .option("train-sequences", "--kitti-odometry: sequences for train.txt/val.txt", "00,01,02,03,04,05,06,07,08")
+      .option("test-sequences", "--kitti-odometry: test sequences (written, listed in test.txt only)", "09,10")
       .option("video", "a video file (one scene; repeat the option for more)")
       .option("frames", "a folder of images, one scene, in name order (repeatable)")
       .option("intrinsics", "--video/--frames: fx,fy,cx,cy in the input's pixels")
@@ -88,9 +135,18 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
   SFM_CHECK(a.positional().empty(), "sfm prepare: unexpected argument '", a.positional().front(), "'");
   SFM_CHECK(a.has("out"), "sfm prepare: missing required option --out");
   const bool own_mode = a.has("video") || a.has("frames");
-  SFM_CHECK(own_mode != a.has("kitti-raw"), own_mode ? "sfm prepare: give --kitti-raw or --video/--frames, not both"
-                                                     : "sfm prepare: give a source: --kitti-raw, --video or --frames");
+  const int sources = (int)own_mode + (int)a.has("kitti-raw") + (int)a.has("kitti-odometry");
+  SFM_CHECK(sources == 1, sources ? "sfm prepare: give one source: --kitti-raw, --kitti-odometry or --video/--frames"
+                                  : "sfm prepare: give a source: --kitti-raw, --kitti-odometry, --video or --frames");
   if (own_mode) return prepare_own_cmd(a);
+  if (a.has("kitti-odometry")) {
+    for (const char* k : {"intrinsics", "calib", "crop", "static-frames", "test-scenes"})
+      SFM_CHECK(!a.has(k), "sfm prepare: --", k, " does not apply to --kitti-odometry");
+    SFM_CHECK(!a.get_flag("with-depth") && !a.get_flag("with-pose"),
+              "sfm prepare: --kitti-odometry writes poses.txt whenever poses/NN.txt exists; --with-depth / "
+              "--with-pose apply to --kitti-raw only");
+    return prepare_odometry_cmd(a);
+  }
   for (const char* k : {"intrinsics", "calib", "crop"})
     SFM_CHECK(!a.has(k), "sfm prepare: --", k, " applies to --video/--frames only");
   PrepareOptions o;

@@ -76,3 +76,58 @@ void write_camera_sources(const fs::path& root, const SynthOptions& opt, const s
 }
 
 }  // namespace sfm::synth
+
+namespace sfm::synth {
+
+void write_kitti_odometry(const fs::path& root, const SynthOptions& opt, const std::vector<SynthWorld>& worlds,
+                          const Intrinsics& K, int threads) {
+  RenderOptions ro;
+  ro.supersample = opt.supersample;
+  ro.threads = threads;
+  fs::create_directories(root / "poses");
+  Progress bar("synth", (int64_t)worlds.size() * opt.frames * 2, "frames", opt.progress);
+  for (size_t i = 0; i < worlds.size(); ++i) {
+    const SynthWorld& w = worlds[i];
+    char id[16];
+    std::snprintf(id, sizeof id, "%02d", (int)i);
+    fs::path sdir = root / "sequences" / id;
+    std::string calib, times, poses;
+    for (int c = 0; c < 4; ++c) {
+      double b = kitti_camera_offset(c);
+      char line[512];
+      std::snprintf(line, sizeof line, "P%d: %.12e 0 %.12e %.12e 0 %.12e %.12e 0 0 0 1 0\n", c, K.fx, K.cx, K.fx * b,
+                    K.fy, K.cy);
+      calib += line;
+    }
+    calib += "Tr: 0 -1 0 0 0 0 -1 -0.08 1 0 0 -0.27\n";  // velodyne -> camera 0, as the raw rig
+    fs::create_directories(sdir);
+    write_checked(sdir / "calib.txt", calib);
+    Eigen::Matrix4d T0inv = kitti_camera_pose(w, 0, 0).inverse();
+    for (int k = 0; k < opt.frames; ++k) {
+      for (int c : {2, 3}) {
+        RenderedFrame f = w.render(kitti_camera_pose(w, c, k), K, k, ro);
+        cv::Mat rgb(f.height, f.width, CV_8UC3, f.rgb.data()), bgr;
+        cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+        char fn[32];
+        std::snprintf(fn, sizeof fn, "%06d.png", k);
+        fs::path dir = sdir / ("image_" + std::to_string(c));
+        fs::create_directories(dir);
+        SFM_CHECK(cv::imwrite((dir / fn).string(), bgr), "synth: cannot write ", (dir / fn).string());
+        bar.advance();
+      }
+      char t[64];
+      std::snprintf(t, sizeof t, "%.6e\n", k / kFrameRate);
+      times += t;
+      Eigen::Matrix4d T = T0inv * kitti_camera_pose(w, 0, k);
+      char line[512];
+      int n = 0;
+      for (int e = 0; e < 12; ++e) n += std::snprintf(line + n, sizeof line - n, e ? " %.12e" : "%.12e", T(e / 4, e % 4));
+      poses += std::string(line) + "\n";
+    }
+    write_checked(sdir / "times.txt", times);
+    write_checked(root / "poses" / (std::string(id) + ".txt"), poses);
+  }
+  bar.finish();
+}
+
+}  // namespace sfm::synth

@@ -85,6 +85,13 @@ int num_val_scenes(int scenes, double val_fraction);
 void write_camera_sources(const std::filesystem::path& root, const SynthOptions& opt,
                           const std::vector<SynthWorld>& worlds, const Intrinsics& K, int threads);
 
+// Layout "kitti-odometry" (KITTI's odometry benchmark, input of `sfm prepare --kitti-odometry`):
+// scene i is sequence NN = i (two digits): ROOT/sequences/NN/image_2|image_3/NNNNNN.png (the
+// rig's cameras 2 and 3), calib.txt (P0..P3 = K [I | (fx b_i, 0, 0)], Tr), times.txt, and
+// ROOT/poses/NN.txt (camera 0's camera-to-world pose relative to frame 0). In synth_sources.cpp.
+void write_kitti_odometry(const std::filesystem::path& root, const SynthOptions& opt,
+                          const std::vector<SynthWorld>& worlds, const Intrinsics& K, int threads);
+
 // Checks the options; throws sfm::Error naming the bad one.
 void validate(const SynthOptions& opt);
 
