@@ -8,23 +8,28 @@
 #include "engine/error.h"
 #include "train/kitti/odometry.h"
 #include "train/kitti/prepare.h"
+#include "train/own/cityscapes.h"
 #include "train/own/own_camera.h"
 
 namespace sfm::cli {
 
 namespace {
 
-// --video / --frames: one scene per input (train/own/own_camera.h).
-int prepare_own_cmd(const Args& a) {
+std::vector<std::string> comma_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream cs(s);
+  for (std::string c; std::getline(cs, c, ',');)
+    if (!c.empty()) out.push_back(c);
+  return out;
+}
+
+// The options --video/--frames and --cityscapes share (train/own/own_camera.h).
+own::OwnOptions own_common(const Args& a) {
   for (const char* k : {"static-frames", "test-scenes"})
     SFM_CHECK(!a.has(k), "sfm prepare: --", k, " applies to --kitti-raw only");
   SFM_CHECK(!a.get_flag("with-depth") && !a.get_flag("with-pose"),
             "sfm prepare: --with-depth / --with-pose apply to --kitti-raw only");
   own::OwnOptions o;
-  o.videos = a.get_all("video");
-  o.frame_dirs = a.get_all("frames");
-  o.intrinsics = a.get("intrinsics");
-  o.calib = a.get("calib");
   o.out = a.get("out");
   o.height = a.get_int("height");
   o.width = a.get_int("width");
@@ -38,22 +43,40 @@ int prepare_own_cmd(const Args& a) {
   o.progress = !a.get_flag("no-progress");
   SFM_CHECK(a.get_int("seed") >= 0, "sfm prepare: --seed must be >= 0");
   o.seed = (uint64_t)a.get_int("seed");
-  own::OwnReport r = own::prepare_own(o);
+  return o;
+}
+
+void print_own_report(const own::OwnOptions& o, const own::OwnReport& r) {
   std::printf("prepared %s: %d scenes (%zu train, %zu val), %lld frames written\n", o.out.c_str(), r.scenes,
               r.train_scenes.size(), r.val_scenes.size(), (long long)r.frames);
   std::printf("  frames read: %lld, skipped by --stride %d: %lld, dropped by the motion filter (--min-motion %g): %lld\n",
               (long long)r.frames_read, o.stride, (long long)r.stride_skipped, o.min_motion,
               (long long)r.motion_dropped);
+}
+
+// --video / --frames: one scene per input.
+int prepare_own_cmd(const Args& a) {
+  own::OwnOptions o = own_common(a);
+  o.videos = a.get_all("video");
+  o.frame_dirs = a.get_all("frames");
+  o.intrinsics = a.get("intrinsics");
+  o.calib = a.get("calib");
+  print_own_report(o, own::prepare_own(o));
   return 0;
 }
 
-std::vector<std::string> comma_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream cs(s);
-  for (std::string c; std::getline(cs, c, ',');)
-    if (!c.empty()) out.push_back(c);
-  return out;
+// --cityscapes: one scene per 30-frame snippet, K from its camera JSON, the hood band cropped.
+int prepare_cityscapes_cmd(const Args& a) {
+  for (const char* k : {"intrinsics", "calib"})
+    SFM_CHECK(!a.has(k), "sfm prepare: --", k, " does not apply to --cityscapes (K comes from camera/*.json)");
+  own::OwnOptions o = own_common(a);
+  o.crop_bottom_fraction = own::kCityscapesHoodFraction;
+  own::validate_output(o);
+  auto seqs = own::cityscapes_sequences(a.get("cityscapes"), comma_list(a.get("cityscapes-splits")));
+  print_own_report(o, own::prepare_sequences(seqs, o));
+  return 0;
 }
+
 
 // --kitti-odometry: sequences/NN -> scenes NN_02, NN_03 (train/kitti/odometry.h).
 int prepare_odometry_cmd(const Args& a) {
@@ -96,6 +119,8 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
          "--calib -> one scene folder per input: frames in time order (a folder's images by name), every\n"
          "--stride-th frame, cropped (--crop), resized, frames where the camera barely moved dropped\n"
          "(--min-motion), cam.txt with K following the crop and resize (docs/data.md \"Your own camera\").\n\n"
+         "Cityscapes: --cityscapes ROOT -> one scene per 30-frame snippet, K from its camera JSON, the\n"
+         "bottom 25% (car hood) cropped as SfMLearner does; --stride, --crop, --min-motion apply.\n\n"
          "KITTI odometry: --kitti-odometry ROOT -> scenes NN_02, NN_03 with poses.txt; 00-08 split into\n"
          "train.txt/val.txt, 09-10 written and listed in test.txt only.\n\n"
          "KITTI raw: converts KITTI raw (<date>/calib_*.txt, <date>/<date>_drive_NNNN_sync/...) to the formatted\n"
@@ -105,6 +130,8 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
          "written to OUT.tmp-XXXX and renamed to OUT when complete.");
   a.option("kitti-raw", "KITTI raw root holding the <date> folders")
       .option("kitti-odometry", "KITTI odometry root (sequences/NN/image_2|3, calib.txt, poses/NN.txt)")
+      .option("cityscapes", "Cityscapes root (leftImg8bit_sequence/<split>/<city>/*.png, camera/<split>/<city>/*.json)")
+      .option("cityscapes-splits", "--cityscapes: comma-separated splits", "train")
       .option("train-sequences", "--kitti-odometry: sequences for train.txt/val.txt", "00,01,02,03,04,05,06,07,08")
       .option("test-sequences", "--kitti-odometry: test sequences (written, listed in test.txt only)", "09,10")
       .option("video", "a video file (one scene; repeat the option for more)")
@@ -135,10 +162,14 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
   SFM_CHECK(a.positional().empty(), "sfm prepare: unexpected argument '", a.positional().front(), "'");
   SFM_CHECK(a.has("out"), "sfm prepare: missing required option --out");
   const bool own_mode = a.has("video") || a.has("frames");
-  const int sources = (int)own_mode + (int)a.has("kitti-raw") + (int)a.has("kitti-odometry");
-  SFM_CHECK(sources == 1, sources ? "sfm prepare: give one source: --kitti-raw, --kitti-odometry or --video/--frames"
-                                  : "sfm prepare: give a source: --kitti-raw, --kitti-odometry, --video or --frames");
+  const int sources =
+      (int)own_mode + (int)a.has("kitti-raw") + (int)a.has("kitti-odometry") + (int)a.has("cityscapes");
+  SFM_CHECK(sources == 1, sources ? "sfm prepare: give one source: --kitti-raw, --kitti-odometry, --cityscapes or "
+                                    "--video/--frames"
+                                  : "sfm prepare: give a source: --kitti-raw, --kitti-odometry, --cityscapes, --video "
+                                    "or --frames");
   if (own_mode) return prepare_own_cmd(a);
+  if (a.has("cityscapes")) return prepare_cityscapes_cmd(a);
   if (a.has("kitti-odometry")) {
     for (const char* k : {"intrinsics", "calib", "crop", "static-frames", "test-scenes"})
       SFM_CHECK(!a.has(k), "sfm prepare: --", k, " does not apply to --kitti-odometry");

@@ -15,6 +15,7 @@
 
 #include "train/config.h"
 #include "train/data/augment.h"
+#include "train/own/cityscapes.h"
 #include "train/own/own_camera.h"
 #include "train/synth/synth_world.h"
 #include "train/synth/synth_writer.h"
@@ -311,4 +312,46 @@ TEST_CASE("prepare own: the sfm prepare --video command", "[prepare][own][cli]")
   std::string t2((std::istreambuf_iterator<char>(lf2)), std::istreambuf_iterator<char>());
   CHECK(t2.find("--video") != std::string::npos);
   CHECK_FALSE(fs::exists(out.string() + "2"));
+}
+
+TEST_CASE("prepare own: synthetic Cityscapes tree -> hood band cropped, K from the JSON -> train",
+          "[prepare][own][cityscapes][train]") {
+  fs::path src = fresh("city_src"), out = fresh("city_out"), run = fresh("city_run");
+  synth::write_synthetic_dataset(src.string(), source_opts("cityscapes", 2, 6));
+  fs::path json = src / "camera" / "train" / "synthcity" / "synthcity_000001_000003_camera.json";
+  REQUIRE(fs::exists(json));
+
+  auto seqs = own::cityscapes_sequences(src.string(), {"train"});
+  REQUIRE(seqs.size() == 2);
+  CHECK(seqs[1].scene == "synthcity_000001");
+  CHECK(seqs[1].files.size() == 6);
+  Eigen::Matrix3d K0 = synth::kitti_intrinsics(kInH, kInW).K();
+  CHECK((seqs[1].K - K0).cwiseAbs().maxCoeff() < 1e-9);
+
+  own::OwnOptions o = own_opts(out);
+  o.crop_bottom_fraction = own::kCityscapesHoodFraction;
+  own::OwnReport r = own::prepare_sequences(seqs, o);
+  CHECK(r.scenes == 2);
+  CHECK(r.frames == 12);
+  // the bottom int(0.25 * 48) = 12 rows are cut: K = crop (cy unchanged) then resize 160x36 -> 104x32
+  Eigen::Matrix3d want = own::crop_resize_intrinsics(K0, {0, 12, 0, 0}, kInW, kInH, kOutW, kOutH);
+  Eigen::Matrix3d got = K_of(numbers(out / "synthcity_000000" / "cam.txt"));
+  CHECK((got - want).cwiseAbs().maxCoeff() < 1e-6 * want.cwiseAbs().maxCoeff());
+  CHECK(got(1, 1) == Approx(K0(1, 1) * 32.0 / 36.0).epsilon(1e-8));
+  cv::Mat in = cv::imread((src / "leftImg8bit_sequence" / "train" / "synthcity" /
+                           "synthcity_000000_000002_leftImg8bit.png").string());
+  cv::Mat expect = resize_image_area(in(cv::Rect(0, 0, kInW, 36)), kOutW, kOutH), diff;
+  cv::Mat written = cv::imread((out / "synthcity_000000" / "0000000002.jpg").string());
+  cv::absdiff(written, expect, diff);
+  CHECK(cv::mean(diff)[0] < 5.0);  // JPEG q95 at 104x32 (see the frame-folder case)
+  train_two_steps(out, run);
+
+  // errors name the file
+  std::ofstream(json) << "{\"intrinsic\": {\"fx\": 100, \"fy\": 100, \"u0\": 50}}";
+  CHECK_THROWS_WITH(own::cityscapes_sequences(src.string(), {"train"}),
+                    Catch::Contains(json.string()) && Catch::Contains("intrinsic.v0"));
+  fs::remove(json);
+  CHECK_THROWS_WITH(own::cityscapes_sequences(src.string(), {"train"}),
+                    Catch::Contains("synthcity_000001_*_camera.json"));
+  CHECK_THROWS_WITH(own::cityscapes_sequences(src.string(), {"val"}), Catch::Contains("leftImg8bit_sequence/val"));
 }

@@ -88,15 +88,19 @@ class VideoSource : public FrameSource {
   int64_t index_ = -1;
 };
 
-class FolderSource : public FrameSource {
+std::vector<std::string> list_images(const std::string& dir) {
+  SFM_CHECK(fs::is_directory(dir), "prepare: --frames ", dir, " is not a directory");
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && is_image_file(e.path())) files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  SFM_CHECK(!files.empty(), "prepare: --frames ", dir, " holds no image (.png, .jpg, .jpeg, .bmp, .ppm, .tif)");
+  return files;
+}
+
+class FileListSource : public FrameSource {
  public:
-  explicit FolderSource(const std::string& dir) {
-    SFM_CHECK(fs::is_directory(dir), "prepare: --frames ", dir, " is not a directory");
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.is_regular_file() && is_image_file(e.path())) files_.push_back(e.path().string());
-    std::sort(files_.begin(), files_.end());
-    SFM_CHECK(!files_.empty(), "prepare: --frames ", dir, " holds no image (.png, .jpg, .jpeg, .bmp, .ppm, .tif)");
-  }
+  explicit FileListSource(const std::vector<std::string>& files) : files_(files) {}
   bool next(cv::Mat& bgr) override {
     if (++index_ >= (int64_t)files_.size()) return false;
     bgr = cv::imread(files_[index_], cv::IMREAD_COLOR);
@@ -106,18 +110,22 @@ class FolderSource : public FrameSource {
   std::string where() const override { return files_.at(index_); }
 
  private:
-  std::vector<std::string> files_;
+  const std::vector<std::string>& files_;
   int64_t index_ = -1;
 };
 
 struct Input {
-  std::string path, scene;
+  std::string path, scene;  // path: the video, or what names the image sequence in messages
   bool video = false;
+  std::vector<std::string> files;  // image sequence
+  Eigen::Matrix3d K0;              // in the input's pixels
   std::unique_ptr<FrameSource> open() const {
     if (video) return std::make_unique<VideoSource>(path);
-    return std::make_unique<FolderSource>(path);
+    return std::make_unique<FileListSource>(files);
   }
 };
+
+OwnReport write_inputs(const std::vector<Input>& inputs, const OwnOptions& opt);
 
 }  // namespace
 
@@ -197,6 +205,11 @@ void validate(const OwnOptions& o) {
                 ? "prepare: --video/--frames need the camera: --intrinsics fx,fy,cx,cy or --calib FILE"
                 : "prepare: give either --intrinsics or --calib, not both");
   if (!o.intrinsics.empty()) parse_intrinsics(o.intrinsics, "--intrinsics");
+  validate_output(o);
+}
+
+void validate_output(const OwnOptions& o) {
+  SFM_CHECK(o.crop_bottom_fraction >= 0 && o.crop_bottom_fraction < 1, "prepare: bottom crop fraction must be in [0, 1)");
   SFM_CHECK(o.height >= 8 && o.width >= 8, "prepare: output size ", o.width, "x", o.height, " is too small");
   SFM_CHECK(o.stride >= 1, "prepare: --stride must be >= 1, got ", o.stride);
   SFM_CHECK(std::isfinite(o.min_motion) && o.min_motion >= 0, "prepare: --min-motion must be >= 0, got ", o.min_motion);
@@ -210,7 +223,6 @@ void validate(const OwnOptions& o) {
 
 OwnReport prepare_own(const OwnOptions& opt) {
   validate(opt);
-  OwnReport rep;
   Eigen::Matrix3d K0 = opt.calib.empty() ? parse_intrinsics(opt.intrinsics, "--intrinsics") : read_cam_txt(opt.calib);
 
   // inputs and their scene names (file stem / folder name; repeated names get _2, _3, ...)
@@ -223,7 +235,13 @@ OwnReport prepare_own(const OwnOptions& opt) {
     if (name.empty() || name == "." || name == "..") name = "scene";
     int n = ++seen[name];
     if (n > 1) name += "_" + std::to_string(n);
-    inputs.push_back({p, name, video});
+    Input in;
+    in.path = p;
+    in.scene = name;
+    in.video = video;
+    if (!video) in.files = list_images(p);
+    in.K0 = K0;
+    inputs.push_back(std::move(in));
   };
   for (const auto& v : opt.videos) {
     SFM_CHECK(fs::is_regular_file(v), "prepare: --video ", v, " is not a file");
@@ -233,7 +251,29 @@ OwnReport prepare_own(const OwnOptions& opt) {
     SFM_CHECK(fs::is_directory(d), "prepare: --frames ", d, " is not a directory");
     add(d, false);
   }
+  return write_inputs(inputs, opt);
+}
 
+OwnReport prepare_sequences(const std::vector<ImageSequence>& seqs, const OwnOptions& opt) {
+  validate_output(opt);
+  SFM_CHECK(!seqs.empty(), "prepare: no image sequence to prepare");
+  std::vector<Input> inputs;
+  for (const auto& q : seqs) {
+    SFM_CHECK(!q.files.empty(), "prepare: sequence ", q.scene, " has no frame");
+    Input in;
+    in.path = q.scene;
+    in.scene = q.scene;
+    in.files = q.files;
+    in.K0 = q.K;
+    inputs.push_back(std::move(in));
+  }
+  return write_inputs(inputs, opt);
+}
+
+namespace {
+
+OwnReport write_inputs(const std::vector<Input>& inputs, const OwnOptions& opt) {
+  OwnReport rep;
   // every input's first frame, before anything is written: one image size, a crop that fits
   int w0 = 0, h0 = 0;
   std::string first_where;
@@ -250,16 +290,17 @@ OwnReport prepare_own(const OwnOptions& opt) {
     SFM_CHECK(img.cols == w0 && img.rows == h0, "prepare: ", src->where(), " is ", img.cols, "x", img.rows, ", but ",
               first_where, " is ", w0, "x", h0, " (one camera, one image size)");
   }
-  const Crop& c = opt.crop;
+  Crop c = opt.crop;
+  c.bottom += (int)(h0 * opt.crop_bottom_fraction);  // truncated, as SfMLearner's int(h * 0.75) rows kept
   SFM_CHECK(c.left + c.right + 8 <= w0 && c.top + c.bottom + 8 <= h0, "prepare: --crop ", c.top, ",", c.bottom, ",",
             c.left, ",", c.right, " leaves less than 8x8 of the ", w0, "x", h0, " input ", first_where);
-  const Eigen::Matrix3d K = crop_resize_intrinsics(K0, c, w0, h0, opt.width, opt.height);
 
   prep::StagedFolder staged(opt.out);
   const fs::path& tmp = staged.path();
   std::vector<std::string> names;
   Progress prog("prepare", -1, "frames", opt.progress);
   for (const auto& in : inputs) {
+    const Eigen::Matrix3d K = crop_resize_intrinsics(in.K0, c, w0, h0, opt.width, opt.height);
     std::unique_ptr<FrameSource> src = in.open();
     fs::path sdir = tmp / in.scene;
     fs::create_directories(sdir);
@@ -312,5 +353,7 @@ OwnReport prepare_own(const OwnOptions& opt) {
   staged.commit();
   return rep;
 }
+
+}  // namespace
 
 }  // namespace sfm::own

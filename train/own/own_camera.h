@@ -47,6 +47,7 @@ struct OwnOptions {
   int jpeg_quality = 95;
   int threads = 2;
   bool progress = true;
+  double crop_bottom_fraction = 0;      // also crop int(h0 * this) rows at the bottom (Cityscapes: 0.25)
 };
 
 struct OwnReport {
@@ -78,6 +79,18 @@ double motion_difference(const cv::Mat& sig_a, const cv::Mat& sig_b);
 
 // Checks every option (throws naming it) without touching any file.
 void validate(const OwnOptions& opt);
+// The same without the source options (videos, frame_dirs, intrinsics, calib).
+void validate_output(const OwnOptions& opt);
 OwnReport prepare_own(const OwnOptions& opt);
+
+// An image sequence with its own K (input pixels): one scene. prepare_sequences() writes them
+// as prepare_own() writes videos and folders (stride, crop, motion filter, resize, split); the
+// videos / frame_dirs / intrinsics / calib of `opt` are ignored. Used by Cityscapes.
+struct ImageSequence {
+  std::string scene;
+  std::vector<std::string> files;  // in time order
+  Eigen::Matrix3d K;
+};
+OwnReport prepare_sequences(const std::vector<ImageSequence>& seqs, const OwnOptions& opt);
 
 }  // namespace sfm::own

@@ -131,3 +131,54 @@ void write_kitti_odometry(const fs::path& root, const SynthOptions& opt, const s
 }
 
 }  // namespace sfm::synth
+
+namespace sfm::synth {
+
+void write_cityscapes(const fs::path& root, const SynthOptions& opt, const std::vector<SynthWorld>& worlds,
+                      const Intrinsics& K, int threads) {
+  RenderOptions ro;
+  ro.supersample = opt.supersample;
+  ro.threads = threads;
+  const std::string city = "synthcity";
+  fs::path idir = root / "leftImg8bit_sequence" / "train" / city, cdir = root / "camera" / "train" / city;
+  fs::create_directories(idir);
+  fs::create_directories(cdir);
+  fs::create_directories(root / "poses");
+  Progress bar("synth", (int64_t)worlds.size() * opt.frames, "frames", opt.progress);
+  for (size_t i = 0; i < worlds.size(); ++i) {
+    const SynthWorld& w = worlds[i];
+    char seq[16];
+    std::snprintf(seq, sizeof seq, "%06d", (int)i);
+    const std::string name = city + "_" + seq;
+    Eigen::Matrix4d T0inv = w.camera_pose(0).inverse();
+    std::string poses;
+    for (int k = 0; k < opt.frames; ++k) {
+      RenderedFrame f = w.render(w.camera_pose(k), K, k, ro);
+      cv::Mat rgb(f.height, f.width, CV_8UC3, f.rgb.data()), bgr;
+      cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+      char fn[64];
+      std::snprintf(fn, sizeof fn, "%s_%06d_leftImg8bit.png", name.c_str(), k);
+      SFM_CHECK(cv::imwrite((idir / fn).string(), bgr), "synth: cannot write ", (idir / fn).string());
+      Eigen::Matrix4d T = T0inv * w.camera_pose(k);
+      char line[512];
+      int n = 0;
+      for (int e = 0; e < 12; ++e) n += std::snprintf(line + n, sizeof line - n, e ? " %.12e" : "%.12e", T(e / 4, e % 4));
+      poses += std::string(line) + "\n";
+      bar.advance();
+    }
+    // the camera file of the snippet's annotated (middle) frame, as Cityscapes ships one
+    char js[512];
+    std::snprintf(js, sizeof js,
+                  "{\n  \"extrinsic\": {\"baseline\": 0.209, \"pitch\": 0.0, \"roll\": 0.0, \"x\": 1.7, \"y\": 0.0, "
+                  "\"yaw\": 0.0, \"z\": 1.65},\n  \"intrinsic\": {\"fx\": %.12g, \"fy\": %.12g, \"u0\": %.12g, "
+                  "\"v0\": %.12g}\n}\n",
+                  K.fx, K.fy, K.cx, K.cy);
+    char jn[64];
+    std::snprintf(jn, sizeof jn, "%s_%06d_camera.json", name.c_str(), opt.frames / 2);
+    write_checked(cdir / jn, js);
+    write_checked(root / "poses" / (name + ".txt"), poses);
+  }
+  bar.finish();
+}
+
+}  // namespace sfm::synth

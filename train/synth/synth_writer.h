@@ -92,6 +92,13 @@ void write_camera_sources(const std::filesystem::path& root, const SynthOptions&
 void write_kitti_odometry(const std::filesystem::path& root, const SynthOptions& opt,
                           const std::vector<SynthWorld>& worlds, const Intrinsics& K, int threads);
 
+// Layout "cityscapes" (input of `sfm prepare --cityscapes`): scene i is the snippet
+// synthcity_<i:06d>: ROOT/leftImg8bit_sequence/train/synthcity/synthcity_<i>_<k:06d>_leftImg8bit.png,
+// one ROOT/camera/train/synthcity/synthcity_<i>_<frames/2>_camera.json (intrinsic fx fy u0 v0),
+// ROOT/poses/<scene>.txt (true poses relative to frame 0). No car hood is drawn. In synth_sources.cpp.
+void write_cityscapes(const std::filesystem::path& root, const SynthOptions& opt, const std::vector<SynthWorld>& worlds,
+                      const Intrinsics& K, int threads);
+
 // Checks the options; throws sfm::Error naming the bad one.
 void validate(const SynthOptions& opt);
 
