@@ -61,13 +61,14 @@ int prepare_own_cmd(const Args& a) {
   o.frame_dirs = a.get_all("frames");
   o.intrinsics = a.get("intrinsics");
   o.calib = a.get("calib");
+  o.undistort = a.get_flag("undistort");
   print_own_report(o, own::prepare_own(o));
   return 0;
 }
 
 // --cityscapes: one scene per 30-frame snippet, K from its camera JSON, the hood band cropped.
 int prepare_cityscapes_cmd(const Args& a) {
-  for (const char* k : {"intrinsics", "calib"})
+  for (const char* k : {"intrinsics", "calib", "undistort"})
     SFM_CHECK(!a.has(k), "sfm prepare: --", k, " does not apply to --cityscapes (K comes from camera/*.json)");
   own::OwnOptions o = own_common(a);
   o.crop_bottom_fraction = own::kCityscapesHoodFraction;
@@ -137,7 +138,9 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
       .option("video", "a video file (one scene; repeat the option for more)")
       .option("frames", "a folder of images, one scene, in name order (repeatable)")
       .option("intrinsics", "--video/--frames: fx,fy,cx,cy in the input's pixels")
-      .option("calib", "--video/--frames: a cam.txt (3x3 K in the input's pixels)")
+      .option("calib", "--video/--frames: a cam.txt (3x3 K in the input's pixels) or an OpenCV calibration "
+                       ".yml/.yaml/.xml (camera_matrix, distortion_coefficients)")
+      .flag("undistort", "--video/--frames: undistort every frame with the --calib YAML's coefficients (K kept)")
       .option("stride", "--video/--frames: keep every N-th frame", "1")
       .option("crop", "--video/--frames: top,bottom,left,right input pixels removed before resizing")
       .option("min-motion", "--video/--frames: drop a frame whose mean absolute grey difference (64x32 "
@@ -171,14 +174,14 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
   if (own_mode) return prepare_own_cmd(a);
   if (a.has("cityscapes")) return prepare_cityscapes_cmd(a);
   if (a.has("kitti-odometry")) {
-    for (const char* k : {"intrinsics", "calib", "crop", "static-frames", "test-scenes"})
+    for (const char* k : {"intrinsics", "calib", "crop", "undistort", "static-frames", "test-scenes"})
       SFM_CHECK(!a.has(k), "sfm prepare: --", k, " does not apply to --kitti-odometry");
     SFM_CHECK(!a.get_flag("with-depth") && !a.get_flag("with-pose"),
               "sfm prepare: --kitti-odometry writes poses.txt whenever poses/NN.txt exists; --with-depth / "
               "--with-pose apply to --kitti-raw only");
     return prepare_odometry_cmd(a);
   }
-  for (const char* k : {"intrinsics", "calib", "crop"})
+  for (const char* k : {"intrinsics", "calib", "crop", "undistort"})
     SFM_CHECK(!a.has(k), "sfm prepare: --", k, " applies to --video/--frames only");
   PrepareOptions o;
   o.kitti_raw = a.get("kitti-raw");

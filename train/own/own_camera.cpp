@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -10,6 +11,8 @@
 #include <sstream>
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/calib3d.hpp>
+#include <opencv2/core/persistence.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 #include <opencv2/videoio/registry.hpp>
@@ -119,6 +122,7 @@ struct Input {
   bool video = false;
   std::vector<std::string> files;  // image sequence
   Eigen::Matrix3d K0;              // in the input's pixels
+  std::vector<double> dist;        // non-empty: undistort every frame (K0 kept as the new K)
   std::unique_ptr<FrameSource> open() const {
     if (video) return std::make_unique<VideoSource>(path);
     return std::make_unique<FileListSource>(files);
@@ -174,6 +178,38 @@ Eigen::Matrix3d read_cam_txt(const std::string& path) {
   return K;
 }
 
+Calibration read_calibration(const std::string& path) {
+  std::string e = fs::path(path).extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return (char)std::tolower(ch); });
+  if (e != ".yml" && e != ".yaml" && e != ".xml") return Calibration{read_cam_txt(path), {}};
+  SFM_CHECK(fs::is_regular_file(path), "prepare: cannot open calibration file ", path);
+  cv::FileStorage fsr;
+  try {
+    fsr.open(path, cv::FileStorage::READ);
+  } catch (const cv::Exception& ex) {
+    fail("prepare: calibration file ", path, " cannot be parsed: ", ex.what());
+  }
+  SFM_CHECK(fsr.isOpened(), "prepare: cannot open calibration file ", path);
+  cv::Mat K, D;
+  fsr["camera_matrix"] >> K;
+  SFM_CHECK(!K.empty() && K.rows == 3 && K.cols == 3, "prepare: calibration file ", path,
+            " has no 3x3 camera_matrix (OpenCV calibration format: camera_matrix, distortion_coefficients)");
+  K.convertTo(K, CV_64F);
+  Calibration c;
+  for (int i = 0; i < 9; ++i) c.K(i / 3, i % 3) = K.at<double>(i / 3, i % 3);
+  SFM_CHECK(c.K(0, 0) > 0 && c.K(1, 1) > 0 && c.K(2, 2) == 1 && c.K(2, 0) == 0 && c.K(2, 1) == 0,
+            "prepare: calibration file ", path, ": camera_matrix is not [fx s cx; 0 fy cy; 0 0 1]");
+  fsr["distortion_coefficients"] >> D;
+  if (!D.empty()) {
+    D.convertTo(D, CV_64F);
+    SFM_CHECK(D.total() == 4 || D.total() == 5 || D.total() == 8 || D.total() == 12 || D.total() == 14,
+              "prepare: calibration file ", path, ": distortion_coefficients has ", D.total(),
+              " values (OpenCV takes 4, 5, 8, 12 or 14)");
+    for (size_t i = 0; i < D.total(); ++i) c.dist.push_back(D.at<double>((int)i));
+  }
+  return c;
+}
+
 Eigen::Matrix3d crop_resize_intrinsics(const Eigen::Matrix3d& K, const Crop& c, int w0, int h0, int w, int h) {
   Eigen::Matrix3d Kc = K;
   Kc(0, 2) -= c.left;
@@ -223,7 +259,17 @@ void validate_output(const OwnOptions& o) {
 
 OwnReport prepare_own(const OwnOptions& opt) {
   validate(opt);
-  Eigen::Matrix3d K0 = opt.calib.empty() ? parse_intrinsics(opt.intrinsics, "--intrinsics") : read_cam_txt(opt.calib);
+  Calibration cal = opt.calib.empty() ? Calibration{parse_intrinsics(opt.intrinsics, "--intrinsics"), {}}
+                                      : read_calibration(opt.calib);
+  const Eigen::Matrix3d K0 = cal.K;
+  bool distorted = false;
+  for (double d : cal.dist) distorted |= d != 0;
+  SFM_CHECK(!opt.undistort || !cal.dist.empty(), "prepare: --undistort needs the distortion coefficients: give --calib "
+            "with an OpenCV calibration .yml (camera_matrix, distortion_coefficients)",
+            opt.calib.empty() ? "" : ", not ", opt.calib);
+  if (distorted && !opt.undistort)
+    std::fprintf(stderr, "prepare: note: %s has non-zero distortion coefficients; frames are used as they are "
+                         "(pass --undistort to remove the distortion)\n", opt.calib.c_str());
 
   // inputs and their scene names (file stem / folder name; repeated names get _2, _3, ...)
   std::vector<Input> inputs;
@@ -241,6 +287,7 @@ OwnReport prepare_own(const OwnOptions& opt) {
     in.video = video;
     if (!video) in.files = list_images(p);
     in.K0 = K0;
+    if (opt.undistort) in.dist = cal.dist;
     inputs.push_back(std::move(in));
   };
   for (const auto& v : opt.videos) {
@@ -302,6 +349,12 @@ OwnReport write_inputs(const std::vector<Input>& inputs, const OwnOptions& opt) 
   for (const auto& in : inputs) {
     const Eigen::Matrix3d K = crop_resize_intrinsics(in.K0, c, w0, h0, opt.width, opt.height);
     std::unique_ptr<FrameSource> src = in.open();
+    cv::Mat map1, map2;  // undistortion: the pinhole camera K0 sees what the distorted one saw
+    if (!in.dist.empty()) {
+      cv::Mat Kc(3, 3, CV_64F), Dc(1, (int)in.dist.size(), CV_64F, const_cast<double*>(in.dist.data()));
+      for (int i = 0; i < 9; ++i) Kc.at<double>(i / 3, i % 3) = in.K0(i / 3, i % 3);
+      cv::initUndistortRectifyMap(Kc, Dc, cv::Mat(), Kc, cv::Size(w0, h0), CV_32FC1, map1, map2);
+    }
     fs::path sdir = tmp / in.scene;
     fs::create_directories(sdir);
     cv::Mat last_sig;
@@ -325,6 +378,11 @@ OwnReport write_inputs(const std::vector<Input>& inputs, const OwnOptions& opt) 
       if (index % opt.stride != 0) {
         ++rep.stride_skipped;
         continue;
+      }
+      if (!map1.empty()) {
+        cv::Mat und;
+        cv::remap(img, und, map1, map2, cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+        img = und;
       }
       cv::Mat cropped = img(cv::Rect(c.left, c.top, w0 - c.left - c.right, h0 - c.top - c.bottom)).clone();
       cv::Mat sig = motion_signature(cropped);

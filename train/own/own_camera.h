@@ -35,7 +35,9 @@ struct OwnOptions {
   std::vector<std::string> videos;      // one scene per video
   std::vector<std::string> frame_dirs;  // one scene per folder of images
   std::string intrinsics;               // "fx,fy,cx,cy" in the input's pixels
-  std::string calib;                    // a cam.txt (3x3) of the input's pixels
+  std::string calib;                    // a cam.txt (3x3), or an OpenCV calibration .yml/.yaml/.xml
+                                        // (camera_matrix, distortion_coefficients), input pixels
+  bool undistort = false;               // undistort every frame (needs the YAML's coefficients)
   std::string out;
   int height = 128, width = 416;
   int stride = 1;
@@ -65,6 +67,16 @@ Eigen::Matrix3d parse_intrinsics(const std::string& s, const std::string& what);
 Crop parse_crop(const std::string& s, const std::string& what);
 // A cam.txt: 9 numbers (3 lines of 3), last row 0 0 1; errors name the file.
 Eigen::Matrix3d read_cam_txt(const std::string& path);
+
+// A camera: K and the distortion coefficients (OpenCV's k1 k2 p1 p2 [k3 ...]; empty: none).
+struct Calibration {
+  Eigen::Matrix3d K;
+  std::vector<double> dist;
+};
+// --calib FILE: a .yml / .yaml / .xml is read with cv::FileStorage (the keys camera_matrix and
+// distortion_coefficients that OpenCV's calibration sample writes); anything else as cam.txt.
+// Errors name the file and the key.
+Calibration read_calibration(const std::string& path);
 
 // K of an image of w0 x h0 input pixels after the crop and a resize to w x h:
 //   crop:   cx -= left, cy -= top
