@@ -307,6 +307,14 @@ TEST_CASE("prepare own: the sfm prepare --video command", "[prepare][own][cli]")
   std::ifstream lf(log);
   std::string text((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
   CHECK(text.find("dropped by the motion filter") != std::string::npos);
+  // --video repeated: one scene each (a repeated name gets _2)
+  fs::path out_two = fresh("cli_two");
+  std::string v = (src / "synth_0000.avi").string();
+  std::string two = sfm + " prepare --video " + v + " --video " + v + " --intrinsics 200,200,80,24 --out " +
+                    out_two.string() + " --height 32 --width 104 --min-frames 3 --no-progress > " + log + " 2>&1";
+  REQUIRE(std::system(two.c_str()) == 0);
+  CHECK(fs::exists(out_two / "synth_0000" / "0000000004.jpg"));
+  CHECK(fs::exists(out_two / "synth_0000_2" / "0000000004.jpg"));
   // no source, or two kinds of source
   std::string bad = sfm + " prepare --out " + (out.string() + "2") + " --intrinsics 1,1,1,1 > " + log + " 2>&1";
   CHECK(std::system(bad.c_str()) != 0);
