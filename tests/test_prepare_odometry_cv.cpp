@@ -124,6 +124,20 @@ TEST_CASE("prepare odometry: synthetic KITTI odometry -> split, K, poses -> trai
   CHECK_FALSE(tr_r.failed);
   CHECK(tr_r.end_step == 2);
 
+  // the README's pose steps: eval pose on test.txt chains 09/10 into trajectories that eval odometry
+  // scores against the prepared camera-2 poses (a 2-step network: only that the pipeline runs)
+  const std::string sfm = std::string(SFM_BINARY_DIR) + "/sfm", log = (run.parent_path() / "eval.log").string();
+  fs::path traj = fresh("traj");
+  std::string ev = sfm + " eval pose --pose-weights " + (run / "checkpoints" / "latest").string() + " --data " +
+                   out.string() + " --split test --seq-length 3 --trajectory-out " + traj.string() + " > " + log +
+                   " 2>&1";
+  REQUIRE(std::system(ev.c_str()) == 0);
+  CHECK(fs::exists(traj / "09_02.txt"));
+  CHECK(fs::exists(traj / "10_03.txt"));
+  std::string od = sfm + " eval odometry --gt " + out.string() + " --pred " + traj.string() +
+                   " --seqs 09_02,10_02 --align 7dof > " + log + " 2>&1";
+  CHECK(std::system(od.c_str()) == 0);
+
   // errors name the file; nothing is written
   fs::path out2 = fresh("out_bad");
   o.out = out2.string();
