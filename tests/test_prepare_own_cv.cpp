@@ -315,6 +315,23 @@ TEST_CASE("prepare own: the sfm prepare --video command", "[prepare][own][cli]")
   REQUIRE(std::system(two.c_str()) == 0);
   CHECK(fs::exists(out_two / "synth_0000" / "0000000004.jpg"));
   CHECK(fs::exists(out_two / "synth_0000_2" / "0000000004.jpg"));
+  // a truncated video (its first 60%) still prepares what decodes, with a warning naming it
+  fs::path trunc = src.parent_path() / "truncated.avi";
+  {
+    std::ifstream in(v, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(trunc, std::ios::binary) << bytes.substr(0, bytes.size() * 6 / 10);
+  }
+  fs::path out_tr = fresh("cli_trunc");
+  std::string tr = sfm + " prepare --video " + trunc.string() + " --intrinsics 200,200,80,24 --out " +
+                   out_tr.string() + " --height 32 --width 104 --min-frames 1 --no-progress > " + log + " 2>&1";
+  CHECK(std::system(tr.c_str()) == 0);
+  {
+    std::ifstream tl(log);
+    std::string t((std::istreambuf_iterator<char>(tl)), std::istreambuf_iterator<char>());
+    INFO(t);
+    CHECK(t.find(trunc.string() + ": decoding stopped after") != std::string::npos);
+  }
   // no source, or two kinds of source
   std::string bad = sfm + " prepare --out " + (out.string() + "2") + " --intrinsics 1,1,1,1 > " + log + " 2>&1";
   CHECK(std::system(bad.c_str()) != 0);

@@ -68,6 +68,7 @@ class FrameSource {
   virtual ~FrameSource() = default;
   virtual bool next(cv::Mat& bgr) = 0;  // false at the end
   virtual std::string where() const = 0;
+  virtual int64_t expected_frames() const { return -1; }  // what the container claims; -1: unknown
 };
 
 class VideoSource : public FrameSource {
@@ -84,6 +85,10 @@ class VideoSource : public FrameSource {
     return true;
   }
   std::string where() const override { return path_ + " frame " + std::to_string(index_); }
+  int64_t expected_frames() const override {
+    double n = cap_.get(cv::CAP_PROP_FRAME_COUNT);
+    return n > 0 ? (int64_t)n : -1;
+  }
 
  private:
   std::string path_;
@@ -396,6 +401,12 @@ OwnReport write_inputs(const std::vector<Input>& inputs, const OwnOptions& opt) 
       if ((int)batch.size() >= 4 * opt.threads) flush();
     }
     flush();
+    // A stream that stops early (truncated or corrupt) ends like a complete one; the container's
+    // frame count (an estimate for some formats: 1 frame of slack) tells them apart.
+    const int64_t expected = src->expected_frames();
+    if (expected > 0 && index + 1 < expected - 1)
+      std::fprintf(stderr, "prepare: warning: %s: decoding stopped after %lld of the %lld frames the file declares "
+                           "(truncated or corrupt?)\n", in.path.c_str(), (long long)(index + 1), (long long)expected);
     SFM_CHECK(written >= opt.min_frames, "prepare: ", in.path, " gives ", written, " frame(s) (", index + 1,
               " read, --stride ", opt.stride, ", --min-motion ", opt.min_motion, "), fewer than --min-frames ",
               opt.min_frames);
