@@ -80,6 +80,7 @@ bool Args::parse(const std::vector<std::string>& args) {
     }
     o.given = true;
     o.value = value;
+    o.values.push_back(value);
   }
   for (auto& [k, o] : opts_) SFM_CHECK(!o.required || o.given, "sfm ", command_, ": missing required option --", k);
   return true;
@@ -101,6 +102,13 @@ std::string Args::get(const std::string& name) const {
   auto it = opts_.find(name);
   SFM_CHECK(it != opts_.end(), "Args: option --", name, " was not declared");
   return it->second.given ? it->second.value : it->second.def;
+}
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  auto it = opts_.find(name);
+  SFM_CHECK(it != opts_.end(), "Args: option --", name, " was not declared");
+  if (it->second.given) return it->second.values;
+  if (!it->second.def.empty()) return {it->second.def};
+  return {};
 }
 int Args::get_int(const std::string& name) const {
   std::string v = get(name);

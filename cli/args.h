@@ -29,6 +29,9 @@ class Args {
 
   bool has(const std::string& name) const;  // given on the command line (or a non-empty default)
   std::string get(const std::string& name) const;
+  // Every value an option was given, in command-line order (`--video a --video b`); get()
+  // returns the last one.
+  std::vector<std::string> get_all(const std::string& name) const;
   int get_int(const std::string& name) const;
   double get_double(const std::string& name) const;
   bool get_flag(const std::string& name) const;
@@ -41,6 +44,7 @@ class Args {
     std::string help, def;
     bool is_flag = false, required = false, given = false;
     std::string value;
+    std::vector<std::string> values;  // every value given, in order
   };
   std::string command_, description_, extras_help_;
   bool allow_extras_ = false, allow_positional_ = false;

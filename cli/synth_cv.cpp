@@ -111,7 +111,9 @@ int synth_main(const std::vector<std::string>& argv) {
       .option("width", "image width", "416")
       .option("seed", "random seed", "1")
       .option("moving-objects", "at most this many independently moving cars per scene (each scene draws 0..K)", "2")
-      .option("layout", "formatted or kitti-raw", "formatted")
+      .option("layout", "formatted, kitti-raw, kitti-odometry (sequences/NN, poses/NN.txt), cityscapes (leftImg8bit_sequence, camera JSON), video (MJPG .avi per scene) or frames (PNG folder per scene); "
+                        "video and frames come with cam.txt and poses/<scene>.txt, for sfm prepare --video/--frames",
+              "formatted")
       .option("image-format", "formatted layout: jpg or png", "jpg")
       .option("jpeg-quality", "JPEG quality", "95")
       .option("supersample", "SxS anti-aliasing samples per pixel", "2")

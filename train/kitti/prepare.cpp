@@ -24,10 +24,13 @@
 #include "train/data/augment.h"
 #include "train/data/dataset.h"
 #include "train/kitti/kitti_raw.h"
+#include "train/prepare/output.h"
 #include "train/log/progress.h"
 
 namespace sfm {
 namespace fs = std::filesystem;
+using prep::fmt_num;
+using prep::parallel_items;
 
 namespace {
 
@@ -40,44 +43,12 @@ std::vector<std::string> sorted_stems(const fs::path& dir, const std::string& ex
   return out;
 }
 
-// 9 significant digits; round-off dust (|v| < 1e-12) and -0 written as 0.
-std::string fmt_num(double v) {
-  if (std::fabs(v) < 1e-12) v = 0;
-  char b[64];
-  std::snprintf(b, sizeof b, "%.9g", v);
-  return b;
-}
-
 struct Drive {
   std::string date, folder;  // "2011_09_26", "2011_09_26_drive_0001_sync"
   fs::path dir;
   std::vector<std::string> frames;  // all frame ids (of the first camera)
   std::vector<int> kept;            // indices into frames
 };
-
-// Runs f(i) for i in [0, n) on `threads` threads; the first exception is rethrown.
-template <class F>
-void parallel_items(int64_t n, int threads, F&& f) {
-  std::atomic<int64_t> next{0};
-  std::exception_ptr err;
-  std::mutex em;
-  auto work = [&] {
-    for (int64_t i; (i = next.fetch_add(1)) < n;) {
-      try {
-        f(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(em);
-        if (!err) err = std::current_exception();
-        next = n;  // stop handing out work
-      }
-    }
-  };
-  std::vector<std::thread> ts;
-  for (int t = 1; t < std::max(1, threads); ++t) ts.emplace_back(work);
-  work();
-  for (auto& t : ts) t.join();
-  if (err) std::rethrow_exception(err);
-}
 
 }  // namespace
 
@@ -174,9 +145,7 @@ PrepareReport prepare_kitti_raw(const PrepareOptions& opt) {
   PrepareReport rep;
   SFM_CHECK(opt.height >= 8 && opt.width >= 8, "prepare: output size ", opt.width, "x", opt.height, " is too small");
   SFM_CHECK(fs::is_directory(opt.kitti_raw), "prepare: --kitti-raw ", opt.kitti_raw, " is not a directory");
-  SFM_CHECK(!opt.out.empty(), "prepare: --out is required");
-  SFM_CHECK(!fs::exists(opt.out), "prepare: output ", opt.out,
-            " already exists; remove it or choose another --out (nothing is overwritten)");
+  prep::check_output_free(opt.out);
   SFM_CHECK(!opt.cameras.empty(), "prepare: no camera given");
   std::vector<int> cams;
   for (const auto& c : opt.cameras) cams.push_back(kitti::camera_index(c));
@@ -279,16 +248,11 @@ PrepareReport prepare_kitti_raw(const PrepareOptions& opt) {
   split_drives(names, opt.val_fraction, opt.seed, train_d, val_d);
 
   // ---- write under a temporary name
-  std::random_device rd;
-  char suffix[32];
-  std::snprintf(suffix, sizeof suffix, ".tmp-%08x", (unsigned)(rd() ^ (unsigned)::getpid()));
-  fs::path out = fs::path(opt.out);
-  if (out.has_parent_path()) fs::create_directories(out.parent_path());
-  fs::path tmp = out.string() + suffix;
-  fs::create_directories(tmp);
+  prep::StagedFolder staged(opt.out);
+  const fs::path& tmp = staged.path();
   int64_t total = 0;
   for (const auto& d : drives) total += (int64_t)d.kept.size() * (int64_t)cams.size();
-  try {
+  {
     Progress prog("prepare", total, "frames", opt.progress);
     for (const auto& dr : drives) {
       const DateCalib& dc = calib.at(dr.date);
@@ -311,12 +275,7 @@ PrepareReport prepare_kitti_raw(const PrepareOptions& opt) {
         std::string first = (idir / (dr.frames[dr.kept[0]] + ".png")).string();
         SFM_CHECK(read_image_size(first, w0, h0), "prepare: cannot read image ", first);
         Eigen::Matrix3d K = resize_intrinsics(kitti::rect_intrinsics(dc.c2c, ci), w0, h0, opt.width, opt.height);
-        {
-          std::ofstream cf(sdir / "cam.txt");
-          for (int r = 0; r < 3; ++r)
-            cf << fmt_num(K(r, 0)) << " " << fmt_num(K(r, 1)) << " " << fmt_num(K(r, 2)) << "\n";
-          SFM_CHECK(cf.good(), "prepare: cannot write ", (sdir / "cam.txt").string());
-        }
+        prep::write_cam_txt(sdir / "cam.txt", K);
         Eigen::Matrix4d velo_to_cam = kitti::velo_to_rect_cam(dc.c2c, dc.velo_to_cam, ci);
         parallel_items((int64_t)dr.kept.size(), opt.threads, [&](int64_t k) {
           const std::string& id = dr.frames[dr.kept[k]];
@@ -357,17 +316,9 @@ PrepareReport prepare_kitti_raw(const PrepareOptions& opt) {
     prog.finish();
     std::sort(rep.train_scenes.begin(), rep.train_scenes.end());
     std::sort(rep.val_scenes.begin(), rep.val_scenes.end());
-    for (const auto& [file, list] : {std::pair<const char*, const std::vector<std::string>*>{"train.txt", &rep.train_scenes},
-                                     {"val.txt", &rep.val_scenes}}) {
-      std::ofstream lf(tmp / file);
-      for (const auto& s : *list) lf << s << "\n";
-      SFM_CHECK(lf.good(), "prepare: cannot write ", (tmp / file).string());
-    }
-    fs::rename(tmp, out);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
+    prep::write_lines(tmp / "train.txt", rep.train_scenes);
+    prep::write_lines(tmp / "val.txt", rep.val_scenes);
+    staged.commit();
   }
   return rep;
 }

@@ -191,7 +191,7 @@ struct SynthOptions {
   uint64_t seed = 1;
   int moving_objects = 2;          // at most this many moving cars per scene: scene i draws
                                    // its count from 0..K (own random stream), 0 = all static
-  std::string layout = "formatted";  // "formatted" or "kitti-raw"
+  std::string layout = "formatted";  // "formatted", "kitti-raw", "kitti-odometry", "cityscapes", "video", "frames"
   std::string image_format = "jpg";  // formatted layout: "jpg" or "png" (kitti-raw is png)
   int jpeg_quality = 95;
   int supersample = 2;             // SxS anti-aliasing samples per pixel

@@ -289,8 +289,12 @@ void validate(const SynthOptions& o) {
             o.height, " --width ", o.width, " out of range (8..8192)");
   SFM_CHECK(o.moving_objects >= 0 && o.moving_objects <= 64, "synth: --moving-objects must be 0..64, got ",
             o.moving_objects);
-  SFM_CHECK(o.layout == "formatted" || o.layout == "kitti-raw", "synth: --layout must be 'formatted' or 'kitti-raw', got '",
-            o.layout, "'");
+  SFM_CHECK(o.layout == "formatted" || o.layout == "kitti-raw" || o.layout == "video" || o.layout == "frames" ||
+                o.layout == "kitti-odometry" || o.layout == "cityscapes",
+            "synth: --layout must be 'formatted', 'kitti-raw', 'kitti-odometry', 'cityscapes', 'video' or 'frames', "
+            "got '", o.layout, "'");
+  SFM_CHECK(o.layout != "kitti-odometry" || o.scenes <= 100, "synth: --layout kitti-odometry has at most 100 "
+            "sequences (00..99), got --scenes ", o.scenes);
   SFM_CHECK(o.image_format == "jpg" || o.image_format == "png", "synth: --image-format must be 'jpg' or 'png', got '",
             o.image_format, "'");
   SFM_CHECK(o.jpeg_quality >= 1 && o.jpeg_quality <= 100, "synth: --jpeg-quality must be 1..100, got ", o.jpeg_quality);
@@ -491,6 +495,12 @@ void write_synthetic_dataset(const std::string& out_dir, const SynthOptions& opt
     const int nt = opt.threads > 0 ? opt.threads : cpu_threads();
     if (opt.layout == "formatted")
       write_formatted(tmp, opt, worlds, K, nt);
+    else if (opt.layout == "video" || opt.layout == "frames")
+      write_camera_sources(tmp, opt, worlds, K, nt);
+    else if (opt.layout == "kitti-odometry")
+      write_kitti_odometry(tmp, opt, worlds, K, nt);
+    else if (opt.layout == "cityscapes")
+      write_cityscapes(tmp, opt, worlds, K, nt);
     else
       write_kitti_raw(tmp, opt, worlds, K, nt);
     if (fs::exists(fs::symlink_status(out))) {

@@ -15,6 +15,8 @@
 //     cos(lat0) of the first packet; yaw 0 = east, counter-clockwise; R = Rz(yaw) Ry(pitch)
 //     Rx(roll) maps IMU axes to east-north-up. Frames at 10 Hz.
 #include <array>
+#include <filesystem>
+#include <vector>
 #include <string>
 
 #include <Eigen/Core>
@@ -74,6 +76,28 @@ std::string kitti_drive_name(int i);
 void install_synth_stop_handlers();
 void request_synth_stop();
 int num_val_scenes(int scenes, double val_fraction);
+
+// Camera sources (layouts "video" and "frames"), the raw input of `sfm prepare --video /
+// --frames`: ROOT/cam.txt (K of the images, KITTI-like, in their pixels), per scene i
+// (formatted_scene_name(i)) ROOT/<scene>.avi (MJPG, kFrameRate fps) or ROOT/<scene>/NNNNNNNNNN.png,
+// and ROOT/poses/<scene>.txt (camera-to-world of every frame relative to frame 0, 12 numbers a
+// line). Implemented in synth_sources.cpp.
+void write_camera_sources(const std::filesystem::path& root, const SynthOptions& opt,
+                          const std::vector<SynthWorld>& worlds, const Intrinsics& K, int threads);
+
+// Layout "kitti-odometry" (KITTI's odometry benchmark, input of `sfm prepare --kitti-odometry`):
+// scene i is sequence NN = i (two digits): ROOT/sequences/NN/image_2|image_3/NNNNNN.png (the
+// rig's cameras 2 and 3), calib.txt (P0..P3 = K [I | (fx b_i, 0, 0)], Tr), times.txt, and
+// ROOT/poses/NN.txt (camera 0's camera-to-world pose relative to frame 0). In synth_sources.cpp.
+void write_kitti_odometry(const std::filesystem::path& root, const SynthOptions& opt,
+                          const std::vector<SynthWorld>& worlds, const Intrinsics& K, int threads);
+
+// Layout "cityscapes" (input of `sfm prepare --cityscapes`): scene i is the snippet
+// synthcity_<i:06d>: ROOT/leftImg8bit_sequence/train/synthcity/synthcity_<i>_<k:06d>_leftImg8bit.png,
+// one ROOT/camera/train/synthcity/synthcity_<i>_<frames/2>_camera.json (intrinsic fx fy u0 v0),
+// ROOT/poses/<scene>.txt (true poses relative to frame 0). No car hood is drawn. In synth_sources.cpp.
+void write_cityscapes(const std::filesystem::path& root, const SynthOptions& opt, const std::vector<SynthWorld>& worlds,
+                      const Intrinsics& K, int threads);
 
 // Checks the options; throws sfm::Error naming the bad one.
 void validate(const SynthOptions& opt);
