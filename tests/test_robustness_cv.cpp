@@ -37,6 +37,7 @@
 #include "eval/data_formats.h"
 #include "train/data/dataset.h"
 #include "train/data/loader.h"
+#include "train/kitti/prepare.h"
 #include "train/synth/synth_world.h"
 #include "train/synth/synth_writer.h"
 #include "train/trainer.h"
@@ -966,4 +967,51 @@ TEST_CASE("robust 21.9: sfm eval depth refuses saved predictions of another size
   run.height = 16;  // the network's size: resized to the ground truth as the protocol does
   run.width = 52;
   CHECK(eval::evaluate_depth(run).images == n);
+}
+
+// 21.a ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.a: sfm prepare refuses a camera listed twice, naming --cameras", "[robust][prepare]") {
+  PrepareOptions o;
+  o.kitti_raw = "/nonexistent_raw";
+  o.out = tmp_dir("i21_a_out").string();
+  o.cameras = {"02", "02"};
+  REQUIRE_THROWS_WITH(prepare_kitti_raw(o), Catch::Contains("--cameras lists camera 02 twice ('02' and '02')"));
+  o.cameras = {"02", "03", "image_02"};
+  REQUIRE_THROWS_WITH(prepare_kitti_raw(o), Catch::Contains("--cameras lists camera 02 twice ('02' and 'image_02')"));
+  CHECK_FALSE(fs::exists(o.out));
+  if (!has_sfm()) SFM_SKIP("no sfm binary");
+  Run r = sfm_cli("prepare --kitti-odometry /nonexistent_odo --out " + o.out + " --cameras 03,03");
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.out, Catch::Contains("--cameras lists camera 03 twice"));
+}
+
+// 21.b ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.b: sfm prepare bounds --height/--width and --threads before writing anything", "[robust][prepare]") {
+  PrepareOptions o;
+  o.kitti_raw = "/nonexistent_raw";
+  o.out = tmp_dir("i21_b_out").string();
+  o.height = 100000;
+  REQUIRE_THROWS_WITH(prepare_kitti_raw(o), Catch::Contains("prepare: --height 100000 is more than 32768"));
+  o.height = 128;
+  o.width = 4;
+  REQUIRE_THROWS_WITH(prepare_kitti_raw(o), Catch::Contains("prepare: --width 4 is too small (at least 8)"));
+  if (!has_sfm()) SFM_SKIP("no sfm binary");
+  // A real source (3 frames of 40x24): refused before OUT or OUT.tmp-* exists.
+  fs::path dir = tmp_dir("i21_b");
+  fs::create_directories(dir / "frames");
+  for (int k = 0; k < 3; ++k)
+    cv::imwrite((dir / "frames" / (std::to_string(k) + ".png")).string(), cv::Mat(24, 40, CV_8UC3, cv::Scalar(k * 40, 9, 7)));
+  const std::string common = "prepare --frames " + (dir / "frames").string() + " --intrinsics 30,30,20,12 --out " +
+                             (dir / "out").string() + " --no-progress --min-motion 0 --min-frames 1";
+  Run r = sfm_cli(common + " --width 100000");
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.out, Catch::Contains("--width 100000 is more than 32768, the largest image side sfm reads back"));
+  r = sfm_cli(common + " --threads 100000");
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.out, Catch::Contains("prepare: --threads 100000 is more than 4x this machine's") &&
+                        Catch::Contains("(at most " + std::to_string(max_cpu_threads()) + ")"));
+  for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename() == "frames");
+  r = sfm_cli(common + " --threads " + std::to_string(max_cpu_threads()) + " --height 16 --width 32");
+  CHECK(r.rc == 0);
+  CHECK(fs::exists(dir / "out" / "train.txt"));
 }

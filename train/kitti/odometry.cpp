@@ -53,7 +53,7 @@ struct Sequence {
 }  // namespace
 
 OdometryReport prepare_kitti_odometry(const OdometryOptions& opt) {
-  SFM_CHECK(opt.height >= 8 && opt.width >= 8, "prepare: output size ", opt.width, "x", opt.height, " is too small");
+  prep::check_size_and_threads(opt.height, opt.width, opt.threads);
   SFM_CHECK(opt.val_fraction >= 0 && opt.val_fraction < 1, "prepare: --val-fraction must be in [0, 1)");
   SFM_CHECK(!opt.cameras.empty(), "prepare: no camera given");
   std::vector<int> cams;
@@ -62,6 +62,7 @@ OdometryReport prepare_kitti_odometry(const OdometryOptions& opt) {
     SFM_CHECK(cams.back() == 2 || cams.back() == 3, "prepare: --kitti-odometry has colour cameras 02 and 03, got '", c,
               "'");
   }
+  prep::check_unique_cameras(opt.cameras, cams);
   prep::check_output_free(opt.out);
   const fs::path seq_root = fs::path(opt.root) / "sequences";
   SFM_CHECK(fs::is_directory(seq_root), "prepare: --kitti-odometry ", opt.root,

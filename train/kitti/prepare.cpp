@@ -143,12 +143,13 @@ std::string find_data_file(const std::string& name) {
 
 PrepareReport prepare_kitti_raw(const PrepareOptions& opt) {
   PrepareReport rep;
-  SFM_CHECK(opt.height >= 8 && opt.width >= 8, "prepare: output size ", opt.width, "x", opt.height, " is too small");
-  SFM_CHECK(fs::is_directory(opt.kitti_raw), "prepare: --kitti-raw ", opt.kitti_raw, " is not a directory");
-  prep::check_output_free(opt.out);
+  prep::check_size_and_threads(opt.height, opt.width, opt.threads);
   SFM_CHECK(!opt.cameras.empty(), "prepare: no camera given");
   std::vector<int> cams;
   for (const auto& c : opt.cameras) cams.push_back(kitti::camera_index(c));
+  prep::check_unique_cameras(opt.cameras, cams);
+  SFM_CHECK(fs::is_directory(opt.kitti_raw), "prepare: --kitti-raw ", opt.kitti_raw, " is not a directory");
+  prep::check_output_free(opt.out);
 
   std::set<std::string> test_scenes;
   if (opt.test_scenes != "none") {

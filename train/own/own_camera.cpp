@@ -251,14 +251,13 @@ void validate(const OwnOptions& o) {
 
 void validate_output(const OwnOptions& o) {
   SFM_CHECK(o.crop_bottom_fraction >= 0 && o.crop_bottom_fraction < 1, "prepare: bottom crop fraction must be in [0, 1)");
-  SFM_CHECK(o.height >= 8 && o.width >= 8, "prepare: output size ", o.width, "x", o.height, " is too small");
+  prep::check_size_and_threads(o.height, o.width, o.threads);
   SFM_CHECK(o.stride >= 1, "prepare: --stride must be >= 1, got ", o.stride);
   SFM_CHECK(std::isfinite(o.min_motion) && o.min_motion >= 0, "prepare: --min-motion must be >= 0, got ", o.min_motion);
   SFM_CHECK(o.min_frames >= 1, "prepare: --min-frames must be >= 1");
   SFM_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "prepare: --val-fraction must be in [0, 1)");
   SFM_CHECK(o.jpeg_quality >= 0 && o.jpeg_quality <= 100, "prepare: --jpeg-quality must be 0..100, got ",
             o.jpeg_quality);
-  SFM_CHECK(o.threads >= 1, "prepare: --threads must be >= 1");
   prep::check_output_free(o.out);
 }
 

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "engine/error.h"
+#include "engine/parallel.h"
 
 namespace sfm::prep {
 namespace fs = std::filesystem;
@@ -23,6 +24,24 @@ void check_output_free(const std::string& out) {
   SFM_CHECK(!out.empty(), "prepare: --out is required");
   SFM_CHECK(!fs::exists(out), "prepare: output ", out,
             " already exists; remove it or choose another --out (nothing is overwritten)");
+}
+
+void check_size_and_threads(int height, int width, int threads) {
+  for (auto [name, v] : {std::pair<const char*, int>{"--height", height}, {"--width", width}}) {
+    SFM_CHECK(v >= 8, "prepare: ", name, " ", v, " is too small (at least 8)");
+    SFM_CHECK(v <= kMaxOutputSide, "prepare: ", name, " ", v, " is more than ", kMaxOutputSide,
+              ", the largest image side sfm reads back");
+  }
+  SFM_CHECK(threads >= 1, "prepare: --threads must be >= 1, got ", threads);
+  SFM_CHECK(threads <= max_cpu_threads(), "prepare: --threads ", threads, " is more than 4x this machine's ",
+            std::thread::hardware_concurrency(), " hardware threads (at most ", max_cpu_threads(), ")");
+}
+
+void check_unique_cameras(const std::vector<std::string>& names, const std::vector<int>& index) {
+  for (size_t i = 0; i < index.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      SFM_CHECK(index[i] != index[j], "prepare: --cameras lists camera 0", index[i], " twice ('", names[j], "' and '",
+                names[i], "'); each camera gives one scene per drive, so give it once");
 }
 
 StagedFolder::StagedFolder(const std::string& out) : out_(out) {

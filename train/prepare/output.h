@@ -22,6 +22,16 @@ std::string fmt_num(double v);
 // Throws (naming the option) when `out` is empty or already exists: nothing is overwritten.
 void check_output_free(const std::string& out);
 
+// The largest --height/--width `sfm prepare` writes: the bound image headers are checked against
+// when data is read (eval/image_bytes.h kMaxImageSide), so a prepared set can always be read back.
+constexpr int kMaxOutputSide = 32768;
+// Checks --height/--width (8..kMaxOutputSide) and --threads (1..max_cpu_threads(), the rule of
+// `sfm train --threads`); throws naming the option. Call before anything is written.
+void check_size_and_threads(int height, int width, int threads);
+// Throws naming --cameras when two entries name the same camera ("02,02", "02,image_02"):
+// `names` as given, `index` the camera numbers they parse to.
+void check_unique_cameras(const std::vector<std::string>& names, const std::vector<int>& index);
+
 // OUT.tmp-<random> created next to OUT; commit() renames it to OUT. Destroyed without
 // commit() (an exception on the way), the temporary folder is removed.
 class StagedFolder {
@@ -61,7 +71,10 @@ void parallel_items(int64_t n, int threads, F&& f) {
     }
   };
   std::vector<std::thread> ts;
-  for (int t = 1; t < threads; ++t) ts.emplace_back(work);
+  try {
+    for (int64_t t = 1; t < threads && t < n; ++t) ts.emplace_back(work);
+  } catch (...) {  // the system refused a thread: the ones started do the work
+  }
   work();
   for (auto& t : ts) t.join();
   if (err) std::rethrow_exception(err);
