@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "eval/kitti_trajectory.h"  // rotation_problem: the one rigidity check
 
 namespace sfm {
 namespace fs = std::filesystem;
@@ -73,6 +74,8 @@ std::vector<Pose34> parse_poses_text(const std::string& text, const std::string&
       SFM_CHECK(std::isfinite(v), where, ": line ", ln, ": '", t[i], "' is not a finite number");
       T(i / 4, i % 4) = v;
     }
+    std::string bad = eval::rotation_problem(T.leftCols<3>());
+    SFM_CHECK(bad.empty(), where, ": line ", ln, ": ", bad);
     out.push_back(T);
   }
   return out;

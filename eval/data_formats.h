@@ -36,7 +36,9 @@ std::vector<double> parse_numbers_text(const std::string& text, const std::strin
 std::string intrinsics_problem(const std::vector<double>& k);
 
 // poses.txt: one line of 12 finite numbers (a row-major 3x4 camera-to-world matrix) per
-// frame, blank lines ignored. Throws sfm::Error "<where>: line N ..." naming the line.
+// frame, blank lines ignored. Throws sfm::Error "<where>: line N ..." naming the line, also when
+// the left 3x3 is no rotation (rotation_problem of eval/kitti_trajectory.h: R^T R off the
+// identity by more than kRigidTolerance = 1e-3, or det R <= 0).
 std::vector<Pose34> parse_poses_text(const std::string& text, const std::string& where);
 
 // A split list (train.txt, val.txt): its lines, with surrounding whitespace (and \r) removed.

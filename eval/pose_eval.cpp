@@ -71,7 +71,13 @@ PoseEvalResult evaluate_pose(const PoseEvalRun& run) {
   for (const auto& e : scenes) {
     todo.push_back(read_pose_scene(run.data, e.dir));
     const PoseScene& s = todo.back();
-    if ((int)s.frames.size() >= N) total += (int64_t)s.frames.size() - N + 1;
+    if ((int)s.frames.size() >= N) {
+      total += (int64_t)s.frames.size() - N + 1;
+    } else {
+      result.short_scenes.emplace_back(s.dir, (int)s.frames.size());
+      std::fprintf(stderr, "sfm eval pose: note: scene %s has %zu frames, fewer than the %d of a snippet: not scored\n",
+                   s.dir.c_str(), s.frames.size(), N);
+    }
   }
   SFM_CHECK(total > 0, "sfm eval pose: no scene of ", result.split, " has ", N, " frames or more");
   const bool tum = !run.tum_dir.empty();
@@ -150,6 +156,8 @@ nlohmann::json pose_eval_json(const PoseEvalRun& run, const PoseEvalResult& r) {
   j["width"] = run.width;
   j["metrics"] = pose_stats_json(r.stats);
   if (!r.trajectories.empty()) j["trajectories"] = r.trajectories;
+  for (const auto& [scene, frames] : r.short_scenes)
+    j["scenes_too_short"].push_back({{"scene", scene}, {"frames", frames}});
   return j;
 }
 

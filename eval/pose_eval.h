@@ -32,6 +32,8 @@ struct PoseEvalResult {
   std::string split;   // the list that was read
   double seconds = 0;  // prediction and scoring, after the checks
   std::vector<std::string> trajectories;  // the files written for trajectory_out
+  // Scenes with fewer frames than a snippet (N): not scored; a note on stderr names each.
+  std::vector<std::pair<std::string, int>> short_scenes;  // scene folder, its frame count
 };
 
 // Loads the network, checks every scene (poses.txt, times.txt, frame counts) before any

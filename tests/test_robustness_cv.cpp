@@ -1015,3 +1015,45 @@ TEST_CASE("robust 21.b: sfm prepare bounds --height/--width and --threads before
   CHECK(r.rc == 0);
   CHECK(fs::exists(dir / "out" / "train.txt"));
 }
+
+// 21.c ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.c: eval pose notes a scene shorter than a snippet; a degenerate rotation in poses.txt is refused", "[robust][eval]") {
+  // The reader: a scaled rotation (1.01 R) and a reflection are refused naming the place and line.
+  const std::string ok = "1 0 0 0 0 1 0 0 0 0 1 0\n";
+  CHECK_THROWS_WITH(parse_poses_text(ok + "\n1.01 0 0 0 0 1.01 0 0 0 0 1.01 0\n", "p.txt"),
+                    Catch::Contains("p.txt: line 3: the rotation is not orthonormal") && Catch::Contains("tolerance 0.001"));
+  CHECK_THROWS_WITH(parse_poses_text(ok + "-1 0 0 0 0 1 0 0 0 0 1 0\n", "p.txt"),
+                    Catch::Contains("p.txt: line 2: the rotation is a reflection (det R = -1)"));
+  CHECK(parse_poses_text(ok + "1.0000004 0 0 0 0 1 0 0 0 0 1 0\n", "p.txt").size() == 2);  // print rounding
+  if (!has_sfm()) SFM_SKIP("no sfm binary");
+  fs::path root = tmp_dir("i21_c");
+  auto scene = [&](const std::string& name, int frames) {
+    fs::create_directories(root / name);
+    std::ofstream pf(root / name / "poses.txt");
+    for (int k = 0; k < frames; ++k) {
+      char fn[32];
+      std::snprintf(fn, sizeof fn, "%010d.png", k);
+      cv::imwrite((root / name / fn).string(), cv::Mat(32, 64, CV_8UC3, cv::Scalar(20 * k, 50, 90)));
+      pf << "1 0 0 0 0 1 0 0 0 0 1 " << 0.5 * k << "\n";
+    }
+  };
+  scene("long", 4);
+  scene("short", 2);
+  write(root / "val.txt", "long\nshort\n");
+  PoseExpNet(PoseExpNetConfig{}, 7).save((root / "posenet.safetensors").string());  // 3-frame snippets
+  const std::string common = "eval pose --data " + root.string() + " --pose-weights " +
+                             (root / "posenet.safetensors").string() + " --height 32 --width 64";
+  Run r = sfm_cli(common + " --out " + (root / "pose.json").string());
+  CHECK(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Contains("note: scene " + (root / "short").string() +
+                                    " has 2 frames, fewer than the 3 of a snippet: not scored"));
+  std::ifstream jf(root / "pose.json");
+  json j = json::parse(jf);
+  REQUIRE(j["scenes_too_short"].size() == 1);
+  CHECK(j["scenes_too_short"][0]["frames"] == 2);
+  CHECK(j["scenes_too_short"][0]["scene"] == (root / "short").string());
+  write(root / "long" / "poses.txt", ok + "0 1 0 0 1 0 0 0 0 0 1 0\n" + ok + ok);  // a swap of x and y: det -1
+  r = sfm_cli(common);
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.out, Catch::Contains((root / "long" / "poses.txt").string() + ": line 2: the rotation is a reflection"));
+}
