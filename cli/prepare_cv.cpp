@@ -223,6 +223,9 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
   std::printf("  drives: %d found in %d dates, %d Eigen test drives excluded, %d too short, %d written\n",
               r.drives_found, r.dates, r.drives_test, r.drives_short, r.drives_used);
   std::printf("  static frames dropped: %lld (%s)\n", (long long)r.static_dropped, r.static_source.c_str());
+  if (r.empty_depth)
+    std::printf("  depth maps without any depth (velodyne scan empty or outside the image, warned above): %lld\n",
+                (long long)r.empty_depth);
   return 0;
 }
 

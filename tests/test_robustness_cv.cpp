@@ -1057,3 +1057,59 @@ TEST_CASE("robust 21.c: eval pose notes a scene shorter than a snippet; a degene
   CHECK(r.rc == 1);
   CHECK_THAT(r.out, Catch::Contains((root / "long" / "poses.txt").string() + ": line 2: the rotation is a reflection"));
 }
+
+// 21.d ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.d: sfm prepare --with-depth warns naming a velodyne scan that gives no depth", "[robust][prepare]") {
+  fs::path raw = tmp_dir("i21_d_raw"), out = tmp_dir("i21_d_out");
+  synth::SynthOptions so;
+  so.layout = "kitti-raw";
+  so.scenes = 1;
+  so.frames = 3;
+  so.height = 32;
+  so.width = 104;
+  so.supersample = 1;
+  so.moving_objects = 0;
+  so.lidar_azimuth_steps = 90;
+  so.progress = false;
+  synth::write_synthetic_dataset(raw.string(), so);
+  std::vector<fs::path> scans;
+  for (const auto& e : fs::recursive_directory_iterator(raw))
+    if (e.path().extension() == ".bin") scans.push_back(e.path());
+  std::sort(scans.begin(), scans.end());
+  REQUIRE(scans.size() == 3);
+  write(scans[1], "");  // an empty scan (0 points)
+  PrepareOptions o;
+  o.kitti_raw = raw.string();
+  o.out = out.string();
+  o.height = 32;
+  o.width = 104;
+  o.cameras = {"02"};
+  o.with_depth = true;
+  o.min_frames = 3;
+  o.progress = false;
+  o.test_scenes = "none";
+  fs::path err = tmp_dir("i21_d_err.txt");
+  std::fflush(stderr);
+  int saved = dup(2), fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(fd, 2);
+  ::close(fd);
+  PrepareReport r;
+  try {
+    r = prepare_kitti_raw(o);
+  } catch (...) {
+    std::fflush(stderr);
+    dup2(saved, 2);
+    ::close(saved);
+    throw;
+  }
+  std::fflush(stderr);
+  dup2(saved, 2);
+  ::close(saved);
+  const std::string log = bytes(err);
+  INFO(log);
+  CHECK(r.empty_depth == 1);
+  CHECK_THAT(log, Catch::Contains("prepare: warning: velodyne scan " + scans[1].string() +
+                                  " (0 points) gives no depth inside camera 02's image") &&
+                      Catch::Contains(scans[1].stem().string() + ".npy is all zeros"));
+  CHECK(log.find(scans[0].string()) == std::string::npos);  // the other scans give depth
+}

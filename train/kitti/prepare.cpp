@@ -251,6 +251,7 @@ PrepareReport prepare_kitti_raw(const PrepareOptions& opt) {
   // ---- write under a temporary name
   prep::StagedFolder staged(opt.out);
   const fs::path& tmp = staged.path();
+  std::atomic<int64_t> empty_depth{0};
   int64_t total = 0;
   for (const auto& d : drives) total += (int64_t)d.kept.size() * (int64_t)cams.size();
   {
@@ -289,8 +290,16 @@ PrepareReport prepare_kitti_raw(const PrepareOptions& opt) {
           std::string dst = (sdir / (id + ".jpg")).string();
           SFM_CHECK(cv::imwrite(dst, small, {cv::IMWRITE_JPEG_QUALITY, opt.jpeg_quality}), "prepare: cannot write ", dst);
           if (opt.with_depth) {
-            auto pts = kitti::read_velodyne((dr.dir / "velodyne_points" / "data" / (id + ".bin")).string());
+            const std::string scan = (dr.dir / "velodyne_points" / "data" / (id + ".bin")).string();
+            auto pts = kitti::read_velodyne(scan);
             auto depth = kitti::velodyne_depth(pts, K, velo_to_cam, opt.height, opt.width);
+            if (std::none_of(depth.begin(), depth.end(), [](float v) { return v > 0; })) {
+              // Kept (0 = unknown, scored nowhere), but never silently: an empty or misplaced scan.
+              ++empty_depth;
+              std::fprintf(stderr, "\nprepare: warning: velodyne scan %s (%zu points) gives no depth inside camera %02d's "
+                           "image: %s.npy is all zeros (no ground truth for that frame)\n",
+                           scan.c_str(), pts.size() / 4, ci, id.c_str());
+            }
             save_npy((sdir / (id + ".npy")).string(), depth.data(), {opt.height, opt.width});
           }
           prog.advance();
@@ -315,6 +324,7 @@ PrepareReport prepare_kitti_raw(const PrepareOptions& opt) {
       }
     }
     prog.finish();
+    rep.empty_depth = empty_depth;
     std::sort(rep.train_scenes.begin(), rep.train_scenes.end());
     std::sort(rep.val_scenes.begin(), rep.val_scenes.end());
     prep::write_lines(tmp / "train.txt", rep.train_scenes);

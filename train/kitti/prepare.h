@@ -7,7 +7,9 @@
 //   NNNNNNNNNN.jpg   the non-static frames, resized to HxW (INTER_AREA), original frame ids
 //   cam.txt          K of P_rect_0<cam> (left 3x3) scaled to HxW, integer pixel centres:
 //                    fx*sx, fy*sy, cx' = (cx+0.5)*sx - 0.5, cy' = (cy+0.5)*sy - 0.5
-//   NNNNNNNNNN.npy   (--with-depth) velodyne depth at HxW, metres, 0 = no return
+//   NNNNNNNNNN.npy   (--with-depth) velodyne depth at HxW, metres, 0 = no return; a scan that
+//                    gives no depth at all (empty, or no point inside the image) is written all
+//                    zeros with a warning on stderr naming the scan, and counted in empty_depth
 //   poses.txt        (--with-pose) per frame the 3x4 camera-to-world matrix of the rectified
 //                    camera, world = that camera at the scene's first written frame (KITTI
 //                    odometry style), from the OXTS packets (devkit convention, see kitti_raw.h)
@@ -47,6 +49,7 @@ struct PrepareReport {
   int64_t static_dropped = 0;     // frames dropped as static (per drive, not per camera)
   std::vector<std::string> train_scenes, val_scenes;
   std::string static_source;      // "list <file>" or "oxts speed < X m/s"
+  int64_t empty_depth = 0;        // --with-depth maps with no depth at all (a warning names each scan)
 };
 
 PrepareReport prepare_kitti_raw(const PrepareOptions& opt);
