@@ -44,7 +44,9 @@ int run_infer(const std::vector<std::string>& argv) {
   if (a.has("fps")) run.fps = a.get_double("fps");
   run.device = parse_device(a.get("device"));
 
+  install_infer_stop_handlers();  // SIGINT, SIGTERM, SIGHUP: stop after the batch, no temporary left
   InferResult r = run_inference(run);
+  if (r.interrupted) return 130;
   if (!r.video_out.empty())
     std::printf("wrote %s (%d frames, %.1f fps)\n", r.video_out.c_str(), r.frames, r.video_fps);
   std::printf("%d frame%s in %.2f s (%.1f frames/s, %dx%d, batch %d) -> %s\n", r.frames, r.frames == 1 ? "" : "s",

@@ -1,5 +1,7 @@
 #include "eval/infer_run.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -10,12 +12,24 @@
 
 #include "engine/error.h"
 #include "engine/npy.h"
+#include "engine/stop_signals.h"
 #include "eval/infer.h"
 
 namespace fs = std::filesystem;
 
 namespace sfm::eval {
 namespace {
+
+std::atomic<bool> g_infer_stop{false};
+void on_infer_signal(int) { g_infer_stop = true; }
+
+// `path` absolute and normalised, without a trailing separator (for prefix comparisons).
+fs::path normal_path(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec).lexically_normal();
+  if (p.filename().empty() && p.has_parent_path()) p = p.parent_path();
+  return p;
+}
 
 // Writes the PNG (and .npy) of disparity plane b under `base` (a path without extension).
 cv::Mat write_frame(const InferRun& o, const Tensor& disp, int64_t b, const std::string& base) {
@@ -26,7 +40,7 @@ cv::Mat write_frame(const InferRun& o, const Tensor& disp, int64_t b, const std:
   return col;
 }
 
-int infer_images(const InferRun& o, DispNet& net, const std::vector<std::string>& files) {
+int infer_images(const InferRun& o, DispNet& net, const std::vector<std::string>& files, bool* interrupted) {
   std::set<std::string> stems;
   for (const auto& f : files) {
     std::string s = fs::path(f).stem().string();
@@ -35,6 +49,12 @@ int infer_images(const InferRun& o, DispNet& net, const std::vector<std::string>
   }
   ProgressLine progress("infer", (int64_t)files.size());
   for (size_t b0 = 0; b0 < files.size(); b0 += (size_t)o.batch_size) {
+    if (g_infer_stop) {
+      std::fprintf(stderr, "\nsfm infer: interrupted after %zu of %zu images; their outputs are complete\n", b0,
+                   files.size());
+      *interrupted = true;
+      return (int)b0;
+    }
     size_t b1 = std::min(files.size(), b0 + (size_t)o.batch_size);
     std::vector<cv::Mat> imgs;
     for (size_t i = b0; i < b1; ++i) imgs.push_back(load_image_rgb(files[i]));
@@ -69,7 +89,7 @@ int infer_video(const InferRun& o, DispNet& net, InferResult* r) {
   int64_t n = 0;
   bool more = true;
   try {
-    while (more) {
+    while (more && !g_infer_stop) {
       std::vector<cv::Mat> imgs;
       while ((int)imgs.size() < o.batch_size) {
         cv::Mat bgr;
@@ -103,6 +123,14 @@ int infer_video(const InferRun& o, DispNet& net, InferResult* r) {
   }
   progress.finish();
   writer.release();
+  if (g_infer_stop) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    std::fprintf(stderr, "sfm infer: interrupted after %lld frames of %s; the partial video %s was removed (the "
+                         "frames' files written so far are complete)\n", (long long)n, path.c_str(), tmp.c_str());
+    r->interrupted = true;
+    return (int)n;
+  }
   SFM_CHECK(n > 0, "video ", path, " has no readable frame");
   if (total > 0 && n < total)
     std::fprintf(stderr, "warning: video %s announces %lld frames but only %lld could be read (truncated or damaged?)\n",
@@ -117,6 +145,9 @@ int infer_video(const InferRun& o, DispNet& net, InferResult* r) {
 
 }  // namespace
 
+void install_infer_stop_handlers() { install_stop_handler(on_infer_signal); }
+void request_infer_stop() { g_infer_stop = true; }
+
 InferResult run_inference(const InferRun& run) {
   SFM_CHECK(run.height > 0 && run.width > 0 && run.batch_size > 0,
             "sfm infer: --height, --width and --batch-size must be positive");
@@ -129,6 +160,12 @@ InferResult run_inference(const InferRun& run) {
   const bool is_dir = fs::is_directory(in, ec);
   SFM_CHECK(is_dir || is_image_file(in) || is_video_file(in), "sfm infer: --input ", in,
             " is neither a folder, an image (.png .jpg .jpeg .bmp) nor a video (.mp4 .avi .mov .mkv .webm .m4v)");
+  if (is_dir) {
+    const fs::path ci = normal_path(in), co = normal_path(run.out_dir);
+    const bool inside = std::mismatch(ci.begin(), ci.end(), co.begin(), co.end()).first == ci.end();
+    SFM_CHECK(!inside, "sfm infer: --out ", run.out_dir, ci == co ? " is the --input folder " : " is inside the --input folder ",
+              in, ": the outputs would be taken as inputs by the next run; choose an --out outside ", in);
+  }
   std::vector<std::string> files;
   if (is_dir) files = list_images(in);  // checks there is at least one
   auto net = load_dispnet(run.disp_weights, run.device);
@@ -140,7 +177,7 @@ InferResult run_inference(const InferRun& run) {
   if (is_video_file(in) && !is_dir)
     r.frames = infer_video(run, *net, &r);
   else
-    r.frames = infer_images(run, *net, is_dir ? files : std::vector<std::string>{in});
+    r.frames = infer_images(run, *net, is_dir ? files : std::vector<std::string>{in}, &r.interrupted);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

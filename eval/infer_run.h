@@ -29,10 +29,19 @@ struct InferResult {
   double seconds = 0;     // prediction and writing, after loading the network
   std::string video_out;  // the mp4 written for a video input ("" otherwise)
   double video_fps = 0;   // its frame rate
+  bool interrupted = false;  // stopped by SIGINT/SIGTERM/SIGHUP (install_infer_stop_handlers):
+                             // the frames' files written so far are complete, the partial video
+                             // (its temporary file) is removed and video_out stays ""
 };
 
+// Makes SIGINT, SIGTERM and SIGHUP stop run_inference after the batch in progress (the command
+// installs them; a library caller keeps its own handlers). request_infer_stop() does the same.
+void install_infer_stop_handlers();
+void request_infer_stop();
+
 // Checks the options and the input (an error names it) before loading the network; two
-// inputs of a folder with the same name stem are refused. Progress and warnings on stderr.
+// inputs of a folder with the same name stem are refused, and so is an --out that is the
+// --input folder or inside it (the outputs would be inputs of the next run). Progress and warnings on stderr.
 InferResult run_inference(const InferRun& run);
 
 }  // namespace sfm::eval

@@ -1113,3 +1113,63 @@ TEST_CASE("robust 21.d: sfm prepare --with-depth warns naming a velodyne scan th
                       Catch::Contains(scans[1].stem().string() + ".npy is all zeros"));
   CHECK(log.find(scans[0].string()) == std::string::npos);  // the other scans give depth
 }
+
+// 21.e ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.e: sfm infer refuses --out inside --input; a signal during a video leaves no temporary", "[robust][cli]") {
+  if (!has_sfm()) SFM_SKIP("no sfm binary");
+  fs::path dir = tmp_dir("i21_e");
+  fs::create_directories(dir / "in");
+  DispNet(1).save((dir / "d.safetensors").string());
+  cv::imwrite((dir / "in" / "a.png").string(), cv::Mat(32, 104, CV_8UC3, cv::Scalar(40, 90, 200)));
+  const std::string w = "infer --disp-weights " + (dir / "d.safetensors").string() + " --height 32 --width 104";
+  const std::string in = (dir / "in").string();
+  Run r = sfm_cli(w + " --input " + in + " --out " + in + "/");
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.out, Catch::Contains("sfm infer: --out " + in + "/ is the --input folder " + in +
+                                    ": the outputs would be taken as inputs by the next run"));
+  r = sfm_cli(w + " --input " + in + " --out " + (dir / "in" / "depth").string());
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.out, Catch::Contains("--out " + (dir / "in" / "depth").string() + " is inside the --input folder " + in));
+  CHECK_FALSE(fs::exists(dir / "in" / "depth"));
+
+  // SIGINT while a video is being written: exit 130, the partial mp4's temporary removed.
+  fs::path avi = dir / "v.avi";
+  {
+    cv::VideoWriter vw(avi.string(), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, cv::Size(104, 32));
+    if (!vw.isOpened()) SFM_SKIP("OpenCV cannot write MJPG AVI here");
+    cv::Mat f(32, 104, CV_8UC3);
+    for (int i = 0; i < 200; ++i) {
+      cv::randu(f, 0, 255);
+      vw.write(f);
+    }
+  }
+  fs::path out = dir / "vout";
+  std::string exe = (fs::path(SFM_BINARY_DIR) / "sfm").string();
+  fs::path log = dir / "infer.log";
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen(log.c_str(), "w", stderr);
+    execl(exe.c_str(), exe.c_str(), "infer", "--disp-weights", (dir / "d.safetensors").c_str(), "--input", avi.c_str(),
+          "--out", out.c_str(), "--height", "32", "--width", "104", "--batch-size", "1", (char*)nullptr);
+    _exit(127);
+  }
+  bool started = false;
+  for (int i = 0; i < 500 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    started = fs::exists(out / "v_disp.tmp.mp4");  // the network is loaded, frames follow
+  }
+  kill(pid, SIGINT);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  const std::string text = bytes(log);
+  INFO(text);
+  REQUIRE(started);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 130);
+  CHECK_THAT(text, Catch::Contains("sfm infer: interrupted after") &&
+                       Catch::Contains("the partial video " + (out / "v_disp.tmp.mp4").string() + " was removed"));
+  CHECK_FALSE(fs::exists(out / "v_disp.mp4"));
+  for (const auto& e : fs::directory_iterator(out)) CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+}
