@@ -45,8 +45,9 @@ static int demo_main(const std::vector<std::string>& argv) {
   // kernel that fails the quick selftest.
   const bool cuda = o.device == "cuda" || (o.device == "auto" && cuda_available());
   if (!a.get_flag("skip-selftest")) testing::require_selftest_pass(cuda ? Device::CUDA : Device::CPU, "sfm demo");
-  install_stop_signal_handlers();
+  install_demo_stop_handlers();  // a stop at any stage: no report, exit 130
   DemoResult r = run_demo(o);
+  if (r.interrupted) return 130;
   return r.passed ? 0 : 4;
 }
 

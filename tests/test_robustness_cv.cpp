@@ -1173,3 +1173,38 @@ TEST_CASE("robust 21.e: sfm infer refuses --out inside --input; a signal during 
   CHECK_FALSE(fs::exists(out / "v_disp.mp4"));
   for (const auto& e : fs::directory_iterator(out)) CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
 }
+
+// 21.f ----------------------------------------------------------------------------------------
+TEST_CASE("robust 21.f: sfm demo stopped by SIGINT writes no report and exits 130", "[robust][cli][demo]") {
+  if (!has_sfm()) SFM_SKIP("no sfm binary");
+  fs::path dir = tmp_dir("i21_f");
+  fs::create_directories(dir);
+  const fs::path out = dir / "demo", log = dir / "demo.log";
+  std::string exe = (fs::path(SFM_BINARY_DIR) / "sfm").string();
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::freopen(log.c_str(), "w", stdout);
+    std::freopen("/dev/null", "w", stderr);
+    execl(exe.c_str(), exe.c_str(), "demo", "--skip-selftest", "--device", "cpu", "--out", out.c_str(), "--scenes", "5",
+          "--frames", "200", "--height", "32", "--width", "104", "--minutes", "3", "--threads", "1", (char*)nullptr);
+    _exit(127);
+  }
+  bool generating = false;  // the synthetic data's OUT.tmp-* exists
+  for (int i = 0; i < 1000 && !generating; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (fs::exists(out))
+      for (const auto& e : fs::directory_iterator(out)) generating |= e.path().filename().string().rfind("data.tmp-", 0) == 0;
+  }
+  kill(pid, SIGINT);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  const std::string text = bytes(log);
+  INFO(text);
+  REQUIRE(generating);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 130);
+  CHECK_THAT(text, Catch::Contains("sfm demo: interrupted by a signal during the data generation; no report written"));
+  CHECK_FALSE(fs::exists(out / "report"));
+  for (const auto& e : fs::directory_iterator(out)) CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+}

@@ -1,6 +1,7 @@
 #include "train/demo.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include <chrono>
 #include <cmath>
@@ -17,6 +18,7 @@
 #include "engine/device_runtime.h"
 #include "engine/parallel.h"
 #include "engine/file_io.h"
+#include "engine/stop_signals.h"
 #include "eval/colormap.h"
 #include "eval/depth_metrics.h"
 #include "models/dispnet.h"
@@ -33,6 +35,24 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// A stop asked by SIGINT/SIGTERM/SIGHUP at any stage: it also stops the data generation and the
+// training loop, and is never reset (train() resets its own flag when it starts).
+std::atomic<bool> g_demo_stop{false};
+void on_demo_signal(int) {
+  g_demo_stop = true;
+  synth::request_synth_stop();
+  request_training_stop();
+}
+
+// The interrupted result: no report (a partial one would read like a finished run).
+DemoResult interrupted(const char* stage, const std::string& out) {
+  std::printf("\nsfm demo: interrupted by a signal during %s; no report written (what was made so far stays in %s)\n",
+              stage, out.c_str());
+  DemoResult r;
+  r.interrupted = true;
+  return r;
+}
 
 struct HeldOut {
   eval::DepthMetricsAccumulator trained, untrained, baseline;
@@ -56,6 +76,9 @@ json metrics_json(const eval::DepthMetrics& m) {
 }
 
 }  // namespace
+
+void install_demo_stop_handlers() { install_stop_handler(on_demo_signal); }
+void request_demo_stop() { on_demo_signal(0); }
 
 DemoResult run_demo(const DemoOptions& o) {
   auto t0 = Clock::now();
@@ -117,7 +140,7 @@ DemoResult run_demo(const DemoOptions& o) {
     fs::remove_all(o.out);
   }
   fs::create_directories(o.out);
-  fs::create_directories(report);
+  if (g_demo_stop) return interrupted("the checks", o.out);
 
   std::printf("sfm demo: %s, %dx%d, %d synthetic scenes x %d frames, %.1f-minute budget, %d CPU threads\n",
               cuda ? ("cuda (" + cuda_device_name() + ")").c_str() : "cpu", H, W, scenes, frames, o.minutes,
@@ -131,7 +154,13 @@ DemoResult run_demo(const DemoOptions& o) {
   so.seed = o.seed;
   so.moving_objects = 1;
   so.progress = true;
-  synth::write_synthetic_dataset(data, so);
+  try {
+    synth::write_synthetic_dataset(data, so);
+  } catch (const std::exception&) {
+    if (g_demo_stop) return interrupted("the data generation", o.out);  // synth removed its OUT.tmp-*
+    throw;
+  }
+  if (g_demo_stop) return interrupted("the data generation", o.out);
 
   double train_minutes = o.minutes - minutes_since(t0) - eval_reserve;
   SFM_CHECK(train_minutes > 0.2, "sfm demo: the budget of ", o.minutes, " minutes leaves no time to train "
@@ -142,6 +171,7 @@ DemoResult run_demo(const DemoOptions& o) {
               train_minutes, (long long)cfg.i("batch"), H, W, o.lr, o.preset.c_str(), run.c_str());
   TrainResult tr = train(cfg, run, false);
   SFM_CHECK(!tr.failed, "sfm demo: training failed: ", tr.failure);
+  if (tr.interrupted || g_demo_stop) return interrupted("the training", o.out);
 
   std::printf("[3/3] evaluating on the held-out scenes\n");
   Device dev = cuda ? Device::CUDA : Device::CPU;
@@ -191,6 +221,8 @@ DemoResult run_demo(const DemoOptions& o) {
   r.baseline_abs_rel = mb.abs_rel;
   r.passed = mt.abs_rel <= 0.7 * mb.abs_rel;
 
+  if (g_demo_stop) return interrupted("the evaluation", o.out);
+  fs::create_directories(report);
   cv::Mat grid = eval::make_grid(tiles, 4);
   eval::write_png_atomic(report + "/depth_grid.png", grid);
   if (fs::exists(run + "/loss_curve.png")) fs::copy_file(run + "/loss_curve.png", report + "/loss_curve.png");

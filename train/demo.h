@@ -23,7 +23,13 @@ struct DemoOptions {
 struct DemoResult {
   double trained_abs_rel = 0, baseline_abs_rel = 0, untrained_abs_rel = 0;
   bool passed = false;  // trained abs rel <= 0.7 x the baseline's
+  bool interrupted = false;  // stopped by a signal: no report was written (`sfm demo` exits 130)
 };
+
+// SIGINT/SIGTERM/SIGHUP stop run_demo at any stage (data generation, training with its
+// checkpoint saved, evaluation); it then writes no report and returns interrupted.
+void install_demo_stop_handlers();
+void request_demo_stop();
 
 DemoResult run_demo(const DemoOptions& opt);
 
