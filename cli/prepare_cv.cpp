@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "engine/error.h"
+#include "engine/stop_signals.h"
 #include "train/kitti/odometry.h"
 #include "train/kitti/prepare.h"
 #include "train/own/cityscapes.h"
@@ -162,6 +163,7 @@ static int prepare_cmd(const std::vector<std::string>& argv) {
       .option("jpeg-quality", "JPEG quality (0-100)", "95")
       .flag("no-progress", "no progress bar");
   if (!a.parse(argv)) return 0;
+  install_stop_flag();  // Ctrl-C, kill, a closed terminal: stop after the frame in hand, remove OUT.tmp-*
   SFM_CHECK(a.positional().empty(), "sfm prepare: unexpected argument '", a.positional().front(), "'");
   SFM_CHECK(a.has("out"), "sfm prepare: missing required option --out");
   const bool own_mode = a.has("video") || a.has("frames");

@@ -14,6 +14,9 @@
 
 #include <Eigen/Core>
 
+#include "engine/error.h"
+#include "engine/stop_signals.h"
+
 namespace sfm::prep {
 
 // 9 significant digits; round-off dust (|v| < 1e-12) and -0 written as 0.
@@ -53,7 +56,9 @@ void write_cam_txt(const std::filesystem::path& file, const Eigen::Matrix3d& K);
 // One entry per line (train.txt, val.txt, test.txt).
 void write_lines(const std::filesystem::path& file, const std::vector<std::string>& lines);
 
-// Runs f(i) for i in [0, n) on `threads` threads; the first exception is rethrown.
+// Runs f(i) for i in [0, n) on `threads` threads; the first exception is rethrown. A stop signal
+// (engine/stop_signals.h, install_stop_flag) fails the next item, so the caller's StagedFolder
+// removes OUT.tmp-* on the way out.
 template <class F>
 void parallel_items(int64_t n, int threads, F&& f) {
   std::atomic<int64_t> next{0};
@@ -62,6 +67,9 @@ void parallel_items(int64_t n, int threads, F&& f) {
   auto work = [&] {
     for (int64_t i; (i = next.fetch_add(1)) < n;) {
       try {
+        SFM_CHECK(!stop_requested(),
+                  "prepare: interrupted by a signal (SIGINT, SIGTERM or SIGHUP); nothing was written (the temporary "
+                  "output folder is removed)");
         f(i);
       } catch (...) {
         std::lock_guard<std::mutex> lk(em);
