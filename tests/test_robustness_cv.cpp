@@ -32,6 +32,7 @@
 #include "eval/infer.h"
 #include "models/dispnet.h"
 #include "models/posenet.h"
+#include "tests/disk_fault.h"
 #include "tests/test_support.h"
 #include "train/config.h"
 #include "eval/data_formats.h"
