@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+namespace sfm::test {
+
 // A small tmpfs mounted at `dir` for disk-full tests, unmounted (and dir removed) when it goes.
 // Mounting needs root (CAP_SYS_ADMIN); when it cannot be done, why_not says why and the test
 // says "SKIPPED: ..." with it:  SmallTmpfs fs(dir, "4m"); if (!fs.mounted()) { SFM_SKIP(...); return; }
@@ -46,3 +48,5 @@ inline size_t fill_disk(const std::string& path) {
   std::fclose(f);
   return total;
 }
+
+}  // namespace sfm::test
