@@ -46,6 +46,9 @@ run_suite() {
   total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -n1)
   skipped=$(sed -n '/The following tests did not run:/,/^$/p' "$log" | grep -c '(Skipped)' || true)
   echo "== $1: $((total - skipped)) of $total tests ran; $skipped skipped (listed above, checked nothing); ctest exit $rc"
+  # The tests' run folders (checkpoints of 400-800 MB each) are left for inspection; gone before
+  # the next suite, so the disk holds one suite's at a time.
+  rm -rf "${TMPDIR:-/tmp}"/sfm_test_*
   return "$rc"
 }
 
