@@ -24,7 +24,7 @@ using namespace sfm;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-TEST_CASE("sfmlearner: the trainer's step equals the benchmark's step (CPU, bit for bit)", "[sfmlearner][trainer]") {
+TEST_CASE("sfmlearner: the trainer's step equals the benchmark's step (CPU, bit for bit)", "[sfmlearner][trainer][long]") {
   const std::string tag = std::to_string(::getpid());
   const std::string data = (fs::temp_directory_path() / ("sfm_test_sfmlearner_data_" + tag)).string();
   const std::string run = (fs::temp_directory_path() / ("sfm_test_sfmlearner_run_" + tag)).string();
