@@ -1,8 +1,8 @@
 // The SfMLearner unit (models/sfmlearner.h): the seed rule and parameter names, the step equal
 // to the sequence the trainer ran before the unit existed, raw and normalised batches, a bad
 // batch updating nothing, `sfm bench train --compare-cpu` on the CPU, `sfm bench train` timing
-// the trainer's step (models/sfmlearner_bench.h), and the step captured into a CUDA graph
-// (models/sfmlearner_graph.h).
+// the trainer's step (lab/train/step_bench.h), and the step captured into a CUDA graph
+// (lab/train/step_graph.h).
 #include <catch2/catch.hpp>
 
 #include "tests/test_support.h"
@@ -21,9 +21,10 @@
 #include "engine/device_runtime.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "lab/train/random_batch.h"
+#include "lab/train/step_bench.h"
+#include "lab/train/step_graph.h"
 #include "models/sfmlearner.h"
-#include "models/sfmlearner_bench.h"
-#include "models/sfmlearner_graph.h"
 
 using namespace sfm;
 namespace fs = std::filesystem;

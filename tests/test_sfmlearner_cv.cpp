@@ -1,6 +1,6 @@
 // `sfm train` and `sfm bench train` run the same step: the trainer's logged losses and saved
 // weights equal those of the benchmark's unit (sfmlearner_defaults, train_bench_step of
-// models/sfmlearner_bench.h, the step `sfm bench train` times) fed the same loader batches, bit
+// lab/train/step_bench.h, the step `sfm bench train` times) fed the same loader batches, bit
 // for bit on the CPU.
 #include <catch2/catch.hpp>
 
@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/safetensors.h"
+#include "lab/train/step_bench.h"
 #include "models/sfmlearner.h"
-#include "models/sfmlearner_bench.h"
 #include "train/config.h"
 #include "train/data/loader.h"
 #include "train/synth/synth_world.h"

@@ -1,6 +1,5 @@
-// The loader-fed half of `sfm bench train` (train/bench_loader.h).
-#include "engine/stopwatch.h"
-#include "train/bench_loader.h"
+// The loader-fed half of `sfm bench train` (lab/train/loader_bench.h).
+#include "lab/train/loader_bench.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,6 +7,7 @@
 #include <string>
 
 #include "engine/parallel.h"
+#include "engine/stopwatch.h"
 #include "train/data/loader.h"
 #include "train/synth/synth_world.h"
 
