@@ -21,7 +21,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "engine/testing/compare.h"
+#include "lab/ops/compare.h"
 #include "engine/device_runtime.h"
 #include "engine/file_io.h"
 #if SFM_WITH_CUDA
@@ -51,7 +51,7 @@
 
 namespace sfm::cli {
 
-using sfm::testing::max_rel_err;
+using sfm::lab::max_rel_err;
 
 // The options of `sfm bench kernels`, the same in CUDA and CPU-only builds.
 static Args bench_kernels_args() {

@@ -1,11 +1,11 @@
 // `sfm bench ops`: times every registered op row; table on stdout, JSON with --json.
 //
-// Its own rows (cli/bench_ops_<family>.cpp) stay beside the op table's (engine/testing/op_cases.h)
+// Its own rows (cli/bench_ops_<family>.cpp) stay beside the op table's (lab/ops/op_cases.h)
 // because they measure what the table's rows do not: forward and backward apart, the backward
 // without the tape (the autograd node's own function), at any --batch/--height/--width and at
 // the loss's four scales. `--table` times the table's rows of the same families instead
 // (forward + backward through the tape, the table's SfMLearner shapes: the timing mode of
-// `sfm selftest`, engine/testing/timing_mode.cpp), and `--list` names the rows either way.
+// `sfm selftest`, lab/ops/timing_mode.cpp), and `--list` names the rows either way.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,7 +20,7 @@
 #include "engine/device_runtime.h"
 #include "engine/parallel.h"
 #include "engine/file_io.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/selftest.h"
 
 namespace sfm::cli {
 
@@ -52,25 +52,25 @@ static int bench_table(const BenchContext& ctx, int reps, const std::string& fil
             "sfm bench ops --table: the table's shapes are fixed (batch 4 at 128x416); --batch, --height and --width "
             "apply to the benchmark's own rows");
   const uint64_t seed = 1;  // SfMLearner shapes only: the seed picks no shape, only input values
-  std::vector<testing::OpCase> rows;
-  for (testing::OpCase& c : testing::op_cases(ctx.device, seed)) {
-    if (!bench_covers(c.family) || c.shape_class != testing::ShapeClass::SfMLearner) continue;
+  std::vector<lab::OpCase> rows;
+  for (lab::OpCase& c : lab::op_cases(ctx.device, seed)) {
+    if (!bench_covers(c.family) || c.shape_class != lab::ShapeClass::SfMLearner) continue;
     if (!filter.empty() && (c.family + "/" + c.op + "/" + c.impl + "/" + c.shape).find(filter) == std::string::npos) continue;
     rows.push_back(std::move(c));
   }
   if (list) {
-    for (const testing::OpCase& c : rows)
+    for (const lab::OpCase& c : rows)
       std::printf("%-8s %-18s %-13s %s\n", c.family.c_str(), c.op.c_str(), c.impl.c_str(), c.shape.c_str());
     return 0;
   }
   SFM_CHECK(!rows.empty(), "sfm bench ops --table: no table row matches --filter '", filter, "'");
-  testing::SelftestOptions o;
-  o.mode = testing::SelftestMode::Time;
+  lab::SelftestOptions o;
+  o.mode = lab::SelftestMode::Time;
   o.device = ctx.device;
   o.seed = seed;
   o.reps = reps;
   o.json_path = json;
-  const testing::SelftestReport r = testing::run_timing(o, rows);
+  const lab::SelftestReport r = lab::run_timing(o, rows);
   if (!json.empty()) std::printf("wrote %s\n", json.c_str());
   return r.ok() ? 0 : 1;
 }

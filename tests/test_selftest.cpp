@@ -1,4 +1,4 @@
-// sfm selftest (engine/testing/selftest.h): the CPU quick form passes and covers every op
+// sfm selftest (lab/ops/selftest.h): the CPU quick form passes and covers every op
 // family; defects planted in copies of real rows (an unwritten element, a small perturbation,
 // a missing gradient, a run-to-run difference, a throwing kernel) are reported as failures; on
 // a GPU the CUDA quick form passes. The gradient-check mode passes the quick CPU rows and
@@ -16,10 +16,10 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/device_runtime.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/selftest.h"
 
 using namespace sfm;
-using namespace sfm::testing;
+using namespace sfm::lab;
 
 namespace {
 

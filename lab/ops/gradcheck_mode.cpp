@@ -12,7 +12,7 @@
 // The outputs are differenced before the dot product: an output element x_i does not reach
 // is computed from the same numbers in the same order at both points, so it cancels exactly,
 // and only the elements it reaches carry float64 rounding into the quotient. A leaf's error is
-// the table's one rule (engine/testing/compare.h) over its sampled elements:
+// the table's one rule (lab/ops/compare.h) over its sampled elements:
 // max_i |analytic_i - numeric_i| / max_i |numeric_i|, against gradcheck_tolerance().
 //
 // The rounding floor. A scalar loss that averages n terms (the SfMLearner-shape rows: n up to
@@ -41,10 +41,10 @@
 
 #include "engine/error.h"
 #include "engine/rng.h"
-#include "engine/testing/compare.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/compare.h"
+#include "lab/ops/selftest.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 // h = 1e-6 max(1, |x|). Central differences err by (h^2 / 6) f''' (truncation) plus the
 // rounding of the two evaluations over 2h. Truncation: the inputs' smallest magnitudes are
@@ -286,4 +286,4 @@ SelftestReport run_gradcheck(const SelftestOptions& opt, const std::vector<OpCas
   return rep;
 }
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab

@@ -15,9 +15,9 @@
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 #include "engine/stopwatch.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/selftest.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 namespace {
 
@@ -122,4 +122,4 @@ SelftestReport run_timing(const SelftestOptions& opt, const std::vector<OpCase>&
   return rep;
 }
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab

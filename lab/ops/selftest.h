@@ -1,5 +1,5 @@
 #pragma once
-// `sfm selftest`: the rows of the op case table (engine/testing/op_cases.h) in one of three modes.
+// `sfm selftest`: the rows of the op case table (lab/ops/op_cases.h) in one of three modes.
 //   compare (default; selftest.cpp): each row on the device under test in float32 against the
 //     same op on the CPU in float64, with poisoned allocations (an unwritten element shows as
 //     NaN) and twice (the two runs must agree bit for bit).
@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/testing/op_cases.h"
+#include "lab/ops/op_cases.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 enum class SelftestMode { Compare, Gradcheck, Time };
 const char* selftest_mode_name(SelftestMode m);  // "compare", "gradcheck", "time"
@@ -97,4 +97,4 @@ void write_selftest_json(const SelftestReport& r, const std::string& path);
 // CUDA device (the trainer reports that itself).
 void require_selftest_pass(Device device, const std::string& who);
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab
