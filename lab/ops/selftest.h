@@ -7,9 +7,9 @@
 //       --device cpu:  the CPU in float32 against the CPU in float64.
 //     Error of a tensor: max |got - ref| / max |ref|; the bounds and their reasons are in
 //     selftest.cpp, tolerance().
-//   gradcheck (gradcheck_mode.cpp): each CPU row with a backward, in float64: central finite
+//   gradcheck (gradcheck.cpp): each CPU row with a backward, in float64: central finite
 //     differences of L = sum_k <y_k, g_k> at a seeded sample of each leaf's elements against the
-//     row's analytic gradients; step and bound and their reasons: gradcheck_mode.cpp.
+//     row's analytic gradients; step and bound and their reasons: gradcheck.cpp.
 //   time (timing_mode.cpp): each row's forward + backward on the device in float32, median of
 //     repeated calls after warm-up, with GFLOP/s and GB/s where the row states its cost.
 #include <cstdint>
@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "lab/ops/gradcheck.h"
 #include "lab/ops/op_cases.h"
 
 namespace sfm::lab {
@@ -80,10 +81,7 @@ SelftestReport run_compare(const SelftestOptions& opt, const std::vector<OpCase>
 SelftestReport run_gradcheck(const SelftestOptions& opt, const std::vector<OpCase>& rows);
 SelftestReport run_timing(const SelftestOptions& opt, const std::vector<OpCase>& rows);
 
-// The gradient check's step for an element of value x, and its bound on
-// max |analytic - numeric| / max |numeric| over a leaf's sampled elements (reasons: gradcheck_mode.cpp).
-double gradcheck_step(double x);
-double gradcheck_tolerance();
+// The gradient check's step and bound (gradcheck_step, gradcheck_tolerance): lab/ops/gradcheck.h.
 
 // Shared by the modes' tables: "1.23e-05", "nan"; the compare and gradcheck table's header and rows.
 std::string format_error(double e);
