@@ -7,6 +7,7 @@
 
 #include "engine/device_runtime.h"
 #include "engine/error.h"
+#include "engine/stopwatch.h"
 
 namespace sfm::lab {
 
@@ -22,7 +23,7 @@ CallTimes time_calls(const std::function<void()>& f, int warmup, int reps, const
     const auto t0 = std::chrono::steady_clock::now();
     f();
     cuda_synchronize();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(ms_since(t0));
     if (after_each) after_each();
   }
   std::sort(ms.begin(), ms.end());
