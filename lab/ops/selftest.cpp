@@ -349,7 +349,7 @@ void write_selftest_json(const SelftestReport& r, const std::string& path) {
     }
     o["note"] = x.note;
     o["seconds"] = x.seconds;
-    if (r.mode == SelftestMode::Time) {  // as the other benchmarks' rows (cli/bench_ops.cpp)
+    if (r.mode == SelftestMode::Time) {  // as the other benchmarks' rows (lab/ops/op_bench.cpp)
       o["reps"] = x.reps;
       o["ms_median"] = x.ms_median;
       o["ms_min"] = x.ms_min;
