@@ -1,44 +1,21 @@
-// `sfm bench ops`: times every registered op row; table on stdout, JSON with --json.
+// `sfm bench ops`: options and the --table path; the rows and their timing live in lab/ops/.
 //
-// Its own rows (cli/bench_ops_<family>.cpp) stay beside the op table's (engine/testing/op_cases.h)
-// because they measure what the table's rows do not: forward and backward apart, the backward
-// without the tape (the autograd node's own function), at any --batch/--height/--width and at
-// the loss's four scales. `--table` times the table's rows of the same families instead
-// (forward + backward through the tape, the table's SfMLearner shapes: the timing mode of
-// `sfm selftest`, engine/testing/timing_mode.cpp), and `--list` names the rows either way.
-#include <algorithm>
-#include <chrono>
+// Its own rows (lab/ops/op_bench_<family>.cpp, run by lab/ops/op_bench.cpp) stay beside the op
+// table's (lab/ops/op_cases.h) because they measure what the table's rows do not: forward and
+// backward apart, the backward without the tape (the autograd node's own function), at any
+// --batch/--height/--width and at the loss's four scales. `--table` times the table's rows of
+// the same families instead (forward + backward through the tape, the table's SfMLearner shapes:
+// the timing mode of `sfm selftest`, lab/ops/timing_mode.cpp), and `--list` names the rows either way.
 #include <cstdio>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <thread>
 
 #include "cli/args.h"
-#include "cli/bench.h"
 #include "cli/command.h"
-#include "engine/autograd.h"
 #include "engine/device_runtime.h"
 #include "engine/parallel.h"
-#include "engine/file_io.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/op_bench.h"
+#include "lab/ops/selftest.h"
 
 namespace sfm::cli {
-
-std::vector<std::pair<std::string, BenchRowsFn>>& bench_tables() {
-  static std::vector<std::pair<std::string, BenchRowsFn>> t;
-  return t;
-}
-
-std::string cpu_model_name() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) {
-      auto p = line.find(':');
-      return p == std::string::npos ? line : line.substr(p + 2);
-    }
-  return "unknown";
-}
 
 // The op table's families that this benchmark's own rows cover.
 static bool bench_covers(const std::string& table_family) {
@@ -47,30 +24,30 @@ static bool bench_covers(const std::string& table_family) {
 
 // --table: the op table's SfMLearner-shape rows of the covered families, timed by the selftest's
 // timing mode (same rows, same cost columns, the selftest's JSON with "mode": "time").
-static int bench_table(const BenchContext& ctx, int reps, const std::string& filter, bool list, const std::string& json) {
+static int bench_table(const lab::BenchContext& ctx, int reps, const std::string& filter, bool list, const std::string& json) {
   SFM_CHECK(ctx.batch == 4 && ctx.height == 128 && ctx.width == 416,
             "sfm bench ops --table: the table's shapes are fixed (batch 4 at 128x416); --batch, --height and --width "
             "apply to the benchmark's own rows");
   const uint64_t seed = 1;  // SfMLearner shapes only: the seed picks no shape, only input values
-  std::vector<testing::OpCase> rows;
-  for (testing::OpCase& c : testing::op_cases(ctx.device, seed)) {
-    if (!bench_covers(c.family) || c.shape_class != testing::ShapeClass::SfMLearner) continue;
+  std::vector<lab::OpCase> rows;
+  for (lab::OpCase& c : lab::op_cases(ctx.device, seed)) {
+    if (!bench_covers(c.family) || c.shape_class != lab::ShapeClass::SfMLearner) continue;
     if (!filter.empty() && (c.family + "/" + c.op + "/" + c.impl + "/" + c.shape).find(filter) == std::string::npos) continue;
     rows.push_back(std::move(c));
   }
   if (list) {
-    for (const testing::OpCase& c : rows)
+    for (const lab::OpCase& c : rows)
       std::printf("%-8s %-18s %-13s %s\n", c.family.c_str(), c.op.c_str(), c.impl.c_str(), c.shape.c_str());
     return 0;
   }
   SFM_CHECK(!rows.empty(), "sfm bench ops --table: no table row matches --filter '", filter, "'");
-  testing::SelftestOptions o;
-  o.mode = testing::SelftestMode::Time;
+  lab::SelftestOptions o;
+  o.mode = lab::SelftestMode::Time;
   o.device = ctx.device;
   o.seed = seed;
   o.reps = reps;
   o.json_path = json;
-  const testing::SelftestReport r = testing::run_timing(o, rows);
+  const lab::SelftestReport r = lab::run_timing(o, rows);
   if (!json.empty()) std::printf("wrote %s\n", json.c_str());
   return r.ok() ? 0 : 1;
 }
@@ -90,7 +67,7 @@ static int bench_ops(const std::vector<std::string>& argv) {
             "SfMLearner shapes, batch 4 at 128x416: forward + backward through the tape, as sfm selftest --mode time)")
       .flag("list", "print the rows that would run, without timing them");
   if (!a.parse(argv)) return 0;
-  BenchContext ctx;
+  lab::BenchContext ctx;
   std::string dev = a.get("device");
   SFM_CHECK(dev == "cpu" || dev == "cuda", "sfm bench ops: --device must be cpu or cuda, got '", dev, "'");
   ctx.device = dev == "cpu" ? Device::CPU : Device::CUDA;
@@ -104,53 +81,15 @@ static int bench_ops(const std::vector<std::string>& argv) {
   SFM_CHECK(ctx.batch >= 1 && ctx.height >= 1 && ctx.width >= 1, "sfm bench ops: --batch, --height and --width must be >= 1");
   std::string filter = a.get("filter");
   if (a.get_flag("table")) return bench_table(ctx, reps, filter, a.get_flag("list"), a.has("json") ? a.get("json") : "");
-  if (a.get_flag("list")) {
-    for (auto& [family, fn] : bench_tables())
-      for (BenchRow& r : fn(ctx))
-        if (filter.empty() || r.op.find(filter) != std::string::npos || r.shape.find(filter) != std::string::npos)
-          std::printf("%-8s %-26s %s\n", family.c_str(), r.op.c_str(), r.shape.c_str());
-    return 0;
-  }
-
-  std::string device_desc = ctx.device == Device::CPU
-                                ? cpu_model_name() + ", " + std::to_string(cpu_threads()) + " threads"
-                                : cuda_device_name();
-  std::printf("sfm bench ops: device %s (%s), batch %d, %dx%d, median of %d calls\n", dev.c_str(),
-              device_desc.c_str(), ctx.batch, ctx.height, ctx.width, reps);
-  std::printf("%-26s %-44s %10s %10s %10s\n", "op", "shape", "ms", "GFLOP/s", "GB/s");
-  nlohmann::json rows = nlohmann::json::array();
-  NoGradGuard no_grad;
-  for (auto& [family, fn] : bench_tables()) {
-    for (BenchRow& r : fn(ctx)) {
-      if (!filter.empty() && r.op.find(filter) == std::string::npos && r.shape.find(filter) == std::string::npos)
-        continue;
-      r.run();  // warm-up
-      cuda_synchronize();
-      std::vector<double> ms;
-      for (int i = 0; i < reps; ++i) {
-        auto t0 = std::chrono::steady_clock::now();
-        r.run();
-        cuda_synchronize();
-        auto t1 = std::chrono::steady_clock::now();
-        ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      }
-      std::sort(ms.begin(), ms.end());
-      double med = ms[ms.size() / 2];
-      double gflops = r.flops > 0 ? r.flops / (med * 1e6) : 0;
-      double gbs = r.bytes > 0 ? r.bytes / (med * 1e6) : 0;
-      std::printf("%-26s %-44s %10.3f %10.1f %10.1f\n", r.op.c_str(), r.shape.c_str(), med, gflops, gbs);
-      std::fflush(stdout);
-      rows.push_back({{"family", family}, {"op", r.op}, {"shape", r.shape}, {"ms_median", med},
-                      {"ms_min", ms.front()}, {"ms_max", ms.back()}, {"flops", r.flops}, {"bytes", r.bytes},
-                      {"gflops", gflops}, {"gbytes_per_s", gbs}});
-    }
-  }
-  if (a.has("json")) {
-    nlohmann::json j = {{"device", dev}, {"device_name", device_desc}, {"batch", ctx.batch},
-                        {"height", ctx.height}, {"width", ctx.width}, {"reps", reps}, {"rows", rows}};
-    write_file_atomic(a.get("json"), j.dump(2) + "\n");
-    std::printf("wrote %s\n", a.get("json").c_str());
-  }
+  lab::OpBenchOptions o;
+  o.ctx = ctx;
+  o.reps = reps;
+  o.filter = filter;
+  o.json = a.has("json") ? a.get("json") : "";
+  if (a.get_flag("list"))
+    lab::list_op_bench(o);
+  else
+    lab::run_op_bench(o);
   return 0;
 }
 

@@ -2,7 +2,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "engine/device_runtime.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/selftest.h"
 #include "train/demo.h"
 #include "train/trainer.h"
 
@@ -44,7 +44,7 @@ static int demo_main(const std::vector<std::string>& argv) {
   // On CUDA (run_demo's choice for auto: CUDA when a device is present), refuse to train on a
   // kernel that fails the quick selftest.
   const bool cuda = o.device == "cuda" || (o.device == "auto" && cuda_available());
-  if (!a.get_flag("skip-selftest")) testing::require_selftest_pass(cuda ? Device::CUDA : Device::CPU, "sfm demo");
+  if (!a.get_flag("skip-selftest")) lab::require_selftest_pass(cuda ? Device::CUDA : Device::CPU, "sfm demo");
   install_demo_stop_handlers();  // a stop at any stage: no report, exit 130
   DemoResult r = run_demo(o);
   if (r.interrupted) return 130;

@@ -1,4 +1,4 @@
-// sfm selftest (engine/testing/selftest.h). Builds without OpenCV.
+// sfm selftest (lab/ops/selftest.h). Builds without OpenCV.
 #include <cstdio>
 #include <string>
 
@@ -6,13 +6,13 @@
 #include "cli/command.h"
 #include "engine/device_runtime.h"
 #include "engine/parallel.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/selftest.h"
 
 namespace sfm::cli {
 
 static int selftest_main(const std::vector<std::string>& argv) {
   Args a("selftest",
-         "Runs the op case table (engine/testing/op_cases.h: every op and implementation, at the SfMLearner\n"
+         "Runs the op case table (lab/ops/op_cases.h: every op and implementation, at the SfMLearner\n"
          "training shapes and at edge shapes) on fresh random inputs, in one of three modes:\n"
          "  compare    the ops on --device in float32 against the CPU in float64 (allocations poisoned with NaN,\n"
          "             every case run twice and required to be bitwise identical);\n"
@@ -36,11 +36,11 @@ static int selftest_main(const std::vector<std::string>& argv) {
       .option("warmup", "time: untimed calls per row first", "1")
       .option("reps", "time: timed calls per row (default: CPU 3, CUDA 20)", "0");
   if (!a.parse(argv)) return 0;
-  const testing::SelftestMode mode = testing::parse_selftest_mode(a.get("mode"));
+  const lab::SelftestMode mode = lab::parse_selftest_mode(a.get("mode"));
   std::string dev = a.get("device");
   SFM_CHECK(dev == "cpu" || dev == "cuda" || dev == "auto", "sfm selftest: --device must be cpu, cuda or auto, got '", dev,
             "'");
-  if (mode == testing::SelftestMode::Gradcheck) {
+  if (mode == lab::SelftestMode::Gradcheck) {
     SFM_CHECK(dev != "cuda", "sfm selftest: --mode gradcheck runs on the CPU in float64 (use --device cpu)");
     dev = "cpu";
   }
@@ -53,7 +53,7 @@ static int selftest_main(const std::vector<std::string>& argv) {
     return 2;
   }
   if (a.get_int("threads") > 0) set_cpu_threads(a.get_int("threads"));
-  testing::SelftestOptions o;
+  lab::SelftestOptions o;
   o.mode = mode;
   o.fd_samples = a.get_int("samples");
   o.warmup = a.get_int("warmup");
@@ -71,7 +71,7 @@ static int selftest_main(const std::vector<std::string>& argv) {
   o.classes = a.get("classes");
   o.json_path = a.get("json");
   o.only_failures = a.get_flag("failures");
-  const testing::SelftestReport r = testing::run_selftest(o);
+  const lab::SelftestReport r = lab::run_selftest(o);
   if (r.passed + r.failed == 0) {
     std::fprintf(stderr, "sfm selftest: no row ran%s\n", o.filter.empty() && o.exclude.empty() ? "" : " (check --filter and --exclude)");
     return 1;

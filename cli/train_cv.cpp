@@ -6,7 +6,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "engine/collective.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/selftest.h"
 #include "train/trainer.h"
 
 namespace sfm::cli {
@@ -58,7 +58,7 @@ static int train_main_ranked(const std::vector<std::string>& argv) {
   // On CUDA, refuse to train on a kernel that fails the quick selftest.
   if (cfg.str("device") == "cuda") use_local_rank_cuda_device();  // before the first CUDA call
   if (!a.get_flag("skip-selftest"))
-    testing::require_selftest_pass(cfg.str("device") == "cuda" ? Device::CUDA : Device::CPU, "sfm train");
+    lab::require_selftest_pass(cfg.str("device") == "cuda" ? Device::CUDA : Device::CPU, "sfm train");
   install_stop_signal_handlers();
   RunFolderMode mode;
   mode.resume = resume;

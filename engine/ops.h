@@ -10,7 +10,8 @@
 //   engine/cpu/<family>.h|cpp     CPU implementation
 //   kernels/<family>.cu           CUDA kernels and launchers
 //   tests/test_<family>.cpp       gradient checks, naive-loop and PyTorch-fixture comparisons
-//   cli/bench_*.cpp               `sfm bench` rows
+//   lab/ops/op_cases_<family>.cpp the op table's rows (sfm selftest: compare, gradcheck, time)
+//   lab/ops/op_bench_<family>.cpp `sfm bench ops` rows; lab/ops/kernel_bench*.cpp `sfm bench kernels`
 #include <string>
 #include <vector>
 

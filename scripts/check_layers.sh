@@ -6,12 +6,12 @@
 #                               kernels/runtime.cu and kernels/cuda_allocator.cu implement the
 #                               engine's device services, so they include engine/device_runtime.h
 #                               and engine/allocator.h (the Allocator interface they implement).
-#   engine/                     never includes models/, train/, eval/, cli/, tests/;
-#   models/                     never includes train/, eval/, cli/;
-#   train/, eval/               never include cli/.
-#   [lab/train, issue 22 H2]    models/ includes nothing from lab/; lab/train/ (the SfMLearner step,
-#                               loader, roofline and PyTorch benchmarks) is included by cli/, tests/
-#                               and lab/ alone, never by engine/, models/, train/ or eval/.
+#   engine/                     never includes models/, train/, eval/, lab/, cli/, tests/;
+#   models/                     never includes train/, eval/, lab/, cli/;
+#   train/, eval/               never include lab/ or cli/;
+#   lab/ (everything that measures) is included only by cli/, tests/ and lab/ itself, and never
+#                               includes cli/ or tests/ (kernels/ and engine/math/ see only the
+#                               op boundary, above, so no lab/ either).
 # Prints every violation (file:line: the include) and exits 1 if there is one.
 set -u
 cd "$(dirname "$0")/.."
@@ -38,12 +38,9 @@ for f in kernels/*.h kernels/*.cu kernels/*.cpp; do
 done
 check "$boundary" '' "${kernel_files[@]}"
 check '^(engine/(op_types|error|hd|device_runtime|allocator)\.h|kernels/[a-z_]+\.h)$' '' kernels/runtime.cu kernels/cuda_allocator.cu
-check '' '^(models|train|eval|cli|tests)/' engine/*.h engine/*.cpp engine/*/*.h engine/*/*.cpp
-check '' '^(train|eval|cli)/' models/*.h models/*.cpp
-check '' '^cli/' train/*.h train/*.cpp train/*/*.h train/*/*.cpp eval/*.h eval/*.cpp
-# [lab/train, issue 22 H2] (a separate rule from the general lab/ one, for the merge)
-check '' '^lab/' models/*.h models/*.cpp
-check '' '^lab/train/' engine/*.h engine/*.cpp engine/*/*.h engine/*/*.cpp train/*.h train/*.cpp train/*/*.h \
-  train/*/*.cpp eval/*.h eval/*.cpp
-[ $bad = 0 ] && echo "check_layers: OK (engine/math and kernels see only the op boundary; layers point one way)"
+check '' '^(models|train|eval|lab|cli|tests)/' engine/*.h engine/*.cpp engine/*/*.h engine/*/*.cpp
+check '' '^(train|eval|lab|cli)/' models/*.h models/*.cpp
+check '' '^(lab|cli)/' train/*.h train/*.cpp train/*/*.h train/*/*.cpp eval/*.h eval/*.cpp
+check '' '^(cli|tests)/' lab/*/*.h lab/*/*.cpp
+[ $bad = 0 ] && echo "check_layers: OK (engine/math and kernels see only the op boundary; layers point one way; lab/ only under cli/ and tests/)"
 exit $bad

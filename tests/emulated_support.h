@@ -25,7 +25,7 @@
 #include "engine/cpu/resample.h"
 #include "engine/cpu/warp.h"
 #include "engine/rng.h"
-#include "engine/testing/compare.h"
+#include "lab/ops/compare.h"
 using namespace sfm;
 
 namespace sfm::test::emulated {
@@ -33,9 +33,9 @@ namespace sfm::test::emulated {
 
 using sfm::test::poisoned;
 using sfm::test::random_vec;
-// max |got - ref| / max |ref|, NaN when anything is not finite (engine/testing/compare.h).
+// max |got - ref| / max |ref|, NaN when anything is not finite (lab/ops/compare.h).
 inline double rel_err(const std::vector<float>& got, const std::vector<double>& ref) {
-  return sfm::testing::max_rel_err(got, ref);
+  return sfm::lab::max_rel_err(got, ref);
 }
 inline bool within(double err, double tol) { return err <= tol; }  // false for NaN
 

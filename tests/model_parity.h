@@ -3,7 +3,7 @@
 // safetensors fixture: hash-initialised weights, a batch, the reference's outputs, losses,
 // gradients and six-step Adam trajectory), callable on any device with stated bounds. Used by
 // tests/test_models.cpp (CPU) and tests/test_gpu_parity.cpp (CUDA).
-#include "engine/testing/compare.h"
+#include "lab/ops/compare.h"
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
@@ -20,7 +20,7 @@
 
 namespace sfm::test {
 
-using sfm::testing::l2_rel_err;
+using sfm::lab::l2_rel_err;
 
 
 

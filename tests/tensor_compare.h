@@ -1,7 +1,7 @@
 #pragma once
 // Tensor comparisons the op tests share (in float64 whatever the tensors' dtype): the largest
 // magnitude, the largest elementwise difference, and L2 norms. The tolerance rules themselves
-// live in engine/testing/compare.h; these are the raw measures the tests print and bound.
+// live in lab/ops/compare.h; these are the raw measures the tests print and bound.
 #include <catch2/catch.hpp>
 
 #include <algorithm>

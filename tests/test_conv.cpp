@@ -3,7 +3,7 @@
 // independence, and the argument errors.
 #include <catch2/catch.hpp>
 
-#include "engine/testing/compare.h"
+#include "lab/ops/compare.h"
 #include "tests/test_support.h"
 #include <cmath>
 #include <sstream>
@@ -19,7 +19,7 @@
 #include "tests/gradcheck.h"
 
 using namespace sfm;
-using sfm::testing::l2_rel_err;
+using sfm::lab::l2_rel_err;
 using sfm::test::grad_input;
 
 namespace {

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "engine/hash.h"
-#include "engine/testing/compare.h"
+#include "lab/ops/compare.h"
 #include "engine/device_runtime.h"
 #if SFM_WITH_CUDA
 #include "engine/math/conv_math.h"
@@ -41,7 +41,7 @@
 #include "engine/rng.h"
 
 using namespace sfm;
-using sfm::testing::max_rel_err;
+using sfm::lab::max_rel_err;
 
 #if SFM_WITH_CUDA
 namespace {

@@ -51,7 +51,7 @@
 
 #include "engine/math/elementwise_math.h"
 
-#include "engine/testing/compare.h"
+#include "lab/ops/compare.h"
 #include "engine/adam.h"
 #include "engine/autograd.h"
 #include "engine/device_runtime.h"
@@ -66,7 +66,7 @@
 #endif
 
 using namespace sfm;
-using sfm::testing::max_rel_err;
+using sfm::lab::max_rel_err;
 
 #define SFM_DISPATCH_GPU_OR_SKIP()     \
   do {                                 \

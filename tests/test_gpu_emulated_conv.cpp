@@ -32,7 +32,7 @@
 #include "engine/cpu/resample.h"
 #include "engine/cpu/warp.h"
 #include "engine/rng.h"
-#include "engine/testing/compare.h"
+#include "lab/ops/compare.h"
 
 using namespace sfm;
 namespace kc = sfm::cuda;

@@ -8,7 +8,7 @@
 // contract a*b + c into an FMA differently in the two inlining contexts: ~1 ulp), gradients
 // 1e-5 (float sums of the pose terms in another grouping, as for the photometric kernel). The
 // selection codes must be equal: the scenes keep candidates 1e-4 apart.
-// Scenes: engine/testing/op_cases_min_reprojection.h (no pixel near a kink). Cost: ~2 s.
+// Scenes: lab/ops/op_cases_min_reprojection.h (no pixel near a kink). Cost: ~2 s.
 #include <catch2/catch.hpp>
 
 #include "tests/test_support.h"
@@ -19,8 +19,8 @@
 #include "kernels/min_reprojection_kernels.h"
 // The CPU loops the kernels must agree with (after the kernels' headers: see conv_math.h).
 #include "engine/cpu/min_reprojection.h"
-#include "engine/testing/compare.h"
-#include "engine/testing/op_cases_min_reprojection.h"
+#include "lab/ops/compare.h"
+#include "lab/ops/op_cases_min_reprojection.h"
 
 using namespace sfm;
 namespace kc = sfm::cuda;
@@ -32,7 +32,7 @@ using sfm::test::poisoned;
 std::vector<float> fvec(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
 std::vector<double> dvec(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 double rel_err(const std::vector<float>& got, const std::vector<float>& ref) {
-  return sfm::testing::max_rel_err(got, dvec(ref));
+  return sfm::lab::max_rel_err(got, dvec(ref));
 }
 bool within(double err, double tol) { return err <= tol; }  // false for NaN
 
@@ -100,7 +100,7 @@ TEST_CASE("emulated kernels: min_reprojection_loss matches the CPU loops", "[emu
       opt.rotation = var.rot;
       opt.noise_seed = 17;
       INFO(H << "x" << W << " min=" << var.min << " automask=" << var.automask << " ssim=" << var.ssim);
-      const testing::MinReprojectionScene sc = testing::make_min_reprojection_scene(B, S, C, H, W, opt, 500 + H * W);
+      const lab::MinReprojectionScene sc = lab::make_min_reprojection_scene(B, S, C, H, W, opt, 500 + H * W);
       const std::vector<float> tgt = fvec(sc.tgt), srcs = fvec(sc.srcs), depth = fvec(sc.depth),
                                poses = fvec(sc.poses), K = fvec(sc.K);
       const MinReprojectionDims d{B, S, C, H, W};

@@ -20,8 +20,8 @@
 #include "engine/cpu/edge_smoothness.h"
 #include "engine/cpu/upsample_bilinear.h"
 #include "engine/rng.h"
-#include "engine/testing/compare.h"
-#include "engine/testing/op_cases_smooth_upsample.h"
+#include "lab/ops/compare.h"
+#include "lab/ops/op_cases_smooth_upsample.h"
 
 using namespace sfm;
 namespace kc = sfm::cuda;
@@ -32,7 +32,7 @@ using sfm::test::same_bits;
 namespace {
 
 double rel_err(const std::vector<float>& got, const std::vector<float>& ref) {
-  return sfm::testing::max_rel_err(got, std::vector<double>(ref.begin(), ref.end()));
+  return sfm::lab::max_rel_err(got, std::vector<double>(ref.begin(), ref.end()));
 }
 
 // Runs f under each thread-order policy (thread order, reversed, two seeded shuffles); every
@@ -91,7 +91,7 @@ TEST_CASE("emulated kernels: edge_aware_smoothness matches the CPU loops", "[emu
   for (auto [B, C, H, W] : std::vector<std::array<int64_t, 4>>{{2, 3, 5, 7}, {3, 3, 7, 600}, {2, 3, 1, 9}, {2, 1, 6, 1}, {1, 1, 1, 1}}) {
     INFO("B=" << B << " C=" << C << " " << H << "x" << W);
     Rng rng(72 + H);
-    std::vector<double> dd = testing::kink_free_disparity(B, H, W, 73 + W);
+    std::vector<double> dd = lab::kink_free_disparity(B, H, W, 73 + W);
     std::vector<float> disp(dd.begin(), dd.end());
     auto img = random_vec(B * C * H * W, rng, 0, 1);
     std::vector<float> stats_c(2 * B), loss_c(1), gd_c(disp.size());

@@ -16,7 +16,7 @@
 #include "engine/autograd.h"
 #include "engine/device_runtime.h"
 #include "engine/ops.h"
-#include "engine/testing/op_cases_min_reprojection.h"
+#include "lab/ops/op_cases_min_reprojection.h"
 
 using namespace sfm;
 
@@ -49,7 +49,7 @@ TEST_CASE("gpu: min_reprojection_loss on CUDA matches the CPU, deterministic", "
       opt.noise_seed = 5;
       opt.min_over_sources = ssim;  // mean mode with the L1-only variant
       INFO(sh.H << "x" << sh.W << (ssim ? " ssim min" : " l1 mean"));
-      testing::MinReprojectionScene sc = testing::make_min_reprojection_scene(sh.B, sh.S, sh.C, sh.H, sh.W, opt, 45);
+      lab::MinReprojectionScene sc = lab::make_min_reprojection_scene(sh.B, sh.S, sh.C, sh.H, sh.W, opt, 45);
       const Tensor tgt = Tensor::from_vector(sc.tgt, Shape{sh.B, sh.C, sh.H, sh.W}).to(DType::F32),
                    srcs = Tensor::from_vector(sc.srcs, Shape{sh.B, sh.S, sh.C, sh.H, sh.W}).to(DType::F32),
                    depth = Tensor::from_vector(sc.depth, Shape{sh.B, 1, sh.H, sh.W}).to(DType::F32),
@@ -74,7 +74,7 @@ TEST_CASE("gpu: min_reprojection_loss on CUDA matches the CPU, deterministic", "
           REQUIRE(gpu[i].to_vector() == cpu[i].to_vector());  // the same selections
           continue;
         }
-        // The op table's bounds (engine/testing/op_cases_min_reprojection.cpp): the Warp class,
+        // The op table's bounds (lab/ops/op_cases_min_reprojection.cpp): the Warp class,
         // 16 u max(H, W) relative to the largest element, >= 1e-5 (float32 coordinates; CPU and
         // GPU differ by contraction and summation order), 4x that for gradients through SSIM.
         const double scale = (double)std::max(sh.H, sh.W) * (i >= 3 && ssim ? 4 : 1);

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/testing/compare.h"
+#include "lab/ops/compare.h"
 #include "engine/device_runtime.h"
 #include "engine/math/elementwise_math.h"
 #if SFM_WITH_CUDA
@@ -39,7 +39,7 @@
 #include "engine/rng.h"
 
 using namespace sfm;
-using sfm::testing::max_rel_err;
+using sfm::lab::max_rel_err;
 
 #define SFM_GPU_OR_SKIP()                  \
   do {                                     \

@@ -16,15 +16,15 @@
 #include "engine/device_runtime.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
-#include "engine/testing/compare.h"
-#include "engine/testing/op_cases_smooth_upsample.h"
+#include "lab/ops/compare.h"
+#include "lab/ops/op_cases_smooth_upsample.h"
 #if SFM_WITH_CUDA
 #include "kernels/edge_smoothness.h"
 #include "kernels/upsample_bilinear.h"
 #endif
 
 using namespace sfm;
-using sfm::testing::max_rel_err;
+using sfm::lab::max_rel_err;
 
 #if SFM_WITH_CUDA
 namespace {
@@ -99,7 +99,7 @@ TEST_CASE("gpu kernels: edge_aware_smoothness matches the CPU (float64) at the t
   Rng rng(82);
   for (auto [B, C, H, W] : std::vector<std::array<int64_t, 4>>{{4, 3, 128, 416}, {12, 3, 192, 640}, {4, 3, 16, 52}, {2, 1, 5, 7}}) {
     INFO("B=" << B << " C=" << C << " " << H << "x" << W);
-    Tensor d = Tensor::from_vector(testing::kink_free_disparity(B, H, W, 83 + H), Shape{B, 1, H, W}).set_requires_grad(true);
+    Tensor d = Tensor::from_vector(lab::kink_free_disparity(B, H, W, 83 + H), Shape{B, 1, H, W}).set_requires_grad(true);
     Tensor img = rand_uniform(Shape{B, C, H, W}, rng, 0, 1, DType::F64);
     Tensor l = edge_aware_smoothness(d, img);
     l.backward();

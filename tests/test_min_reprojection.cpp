@@ -3,7 +3,7 @@
 // thread-count independence, the PyTorch fixture (tests/reference/fixture_min_reprojection.py)
 // and the error paths. The CUDA op against the CPU op: tests/test_gpu_min_reprojection.cpp.
 //
-// Scenes come from engine/testing/op_cases_min_reprojection.h: no pixel near a kink of the
+// Scenes come from lab/ops/op_cases_min_reprojection.h: no pixel near a kink of the
 // loss (a bilinear cell edge, |tgt - warped| = 0, a tie of the minimum), so finite differences
 // see a smooth function and float32 takes float64's branches.
 #include <catch2/catch.hpp>
@@ -22,7 +22,7 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/safetensors.h"
-#include "engine/testing/op_cases_min_reprojection.h"
+#include "lab/ops/op_cases_min_reprojection.h"
 #include "tests/gradcheck.h"
 
 using namespace sfm;
@@ -36,7 +36,7 @@ using sfm::test::l2_diff;
 struct Inputs {
   Tensor tgt, srcs, depth, poses, K;
 };
-Inputs inputs_of(const testing::MinReprojectionScene& s, DType dt = DType::F64) {
+Inputs inputs_of(const lab::MinReprojectionScene& s, DType dt = DType::F64) {
   return {Tensor::from_vector(s.tgt, Shape{s.B, s.C, s.H, s.W}).to(dt),
           Tensor::from_vector(s.srcs, Shape{s.B, s.S, s.C, s.H, s.W}).to(dt),
           Tensor::from_vector(s.depth, Shape{s.B, 1, s.H, s.W}).to(dt),
@@ -67,8 +67,8 @@ TEST_CASE("gradcheck: min_reprojection_loss, every combination of its parts", "[
         ++combo;
         INFO(describe(opt));
         // Motions of 1-2 px (depths 1-4), so that windows straddle several bilinear cells.
-        testing::MinReprojectionScene sc =
-            testing::make_min_reprojection_scene(B, S, C, H, W, opt, 900 + combo, 1e-4, 0.25, 0.15, 1, 4);
+        lab::MinReprojectionScene sc =
+            lab::make_min_reprojection_scene(B, S, C, H, W, opt, 900 + combo, 1e-4, 0.25, 0.15, 1, 4);
         Inputs in = inputs_of(sc);
         Tensor depth = in.depth.clone().set_requires_grad(true), poses = in.poses.clone().set_requires_grad(true);
         REQUIRE_GRADCHECK([&](auto& x) { return min_reprojection_loss(in.tgt, in.srcs, x[0], x[1], in.K, opt); },
@@ -101,7 +101,7 @@ TEST_CASE("min_reprojection_loss: warped output equals inverse_warp per source",
   for (Padding pad : {Padding::Zeros, Padding::Border}) {
     MinReprojectionOptions opt;
     opt.padding = pad;
-    testing::MinReprojectionScene sc = testing::make_min_reprojection_scene(B, S, C, H, W, opt, 41);
+    lab::MinReprojectionScene sc = lab::make_min_reprojection_scene(B, S, C, H, W, opt, 41);
     Inputs in = inputs_of(sc);
     Tensor warped, chosen, chosen2;
     Tensor loss = min_reprojection_loss(in.tgt, in.srcs, in.depth, in.poses, in.K, opt, &chosen, &warped);
@@ -147,7 +147,7 @@ TEST_CASE("min_reprojection_loss: the identity noise is a keyed standard normal"
   MinReprojectionOptions opt;
   opt.noise_seed = 1234;
   opt.noise_amplitude = 1e-4;
-  testing::MinReprojectionScene sc = testing::make_min_reprojection_scene(B, S, C, H, W, opt, 43, 0, 0.5, 0.1, 1, 4);
+  lab::MinReprojectionScene sc = lab::make_min_reprojection_scene(B, S, C, H, W, opt, 43, 0, 0.5, 0.1, 1, 4);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t s = 0; s < S; ++s)
       for (int64_t i = 0; i < C * plane; ++i) sc.srcs[(b * S + s) * C * plane + i] = sc.tgt[b * C * plane + i];
@@ -181,7 +181,7 @@ TEST_CASE("min_reprojection_loss: the identity noise is a keyed standard normal"
 TEST_CASE("min_reprojection_loss: results independent of the thread count", "[min_reprojection]") {
   const int64_t B = 2, S = 2, C = 3, H = 40, W = 64;  // above kParallelGrain
   MinReprojectionOptions opt;
-  testing::MinReprojectionScene sc = testing::make_min_reprojection_scene(B, S, C, H, W, opt, 44);
+  lab::MinReprojectionScene sc = lab::make_min_reprojection_scene(B, S, C, H, W, opt, 44);
   Inputs in = inputs_of(sc, DType::F32);
   auto run = [&](int threads) {
     set_cpu_threads(threads);

@@ -1,8 +1,9 @@
-// sfm selftest (engine/testing/selftest.h): the CPU quick form passes and covers every op
+// sfm selftest (lab/ops/selftest.h): the CPU quick form passes and covers every op
 // family; defects planted in copies of real rows (an unwritten element, a small perturbation,
 // a missing gradient, a run-to-run difference, a throwing kernel) are reported as failures; on
 // a GPU the CUDA quick form passes. The gradient-check mode passes the quick CPU rows and
-// reports planted wrong gradients and wrong roles; the timing mode times rows.
+// reports planted wrong gradients and wrong roles; the timing mode times rows (lab/ops/timing.h),
+// and `sfm bench ops`'s families (lab/ops/op_bench.h) all have rows.
 #include <catch2/catch.hpp>
 
 #include "tests/test_support.h"
@@ -16,10 +17,13 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/device_runtime.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/op_bench.h"
+#include "lab/ops/selftest.h"
+#include "lab/ops/timing.h"
+#include "models/sfm_layers.h"
 
 using namespace sfm;
-using namespace sfm::testing;
+using namespace sfm::lab;
 
 namespace {
 
@@ -389,4 +393,63 @@ TEST_CASE("selftest time: rows are timed with their cost, a throwing row fails, 
   REQUIRE(j["rows"].size() == 3);
   CHECK(j["rows"][0]["ms_median"].get<double>() == r.rows[0].ms_median);
   CHECK(j["rows"][0]["gflops"].get<double>() > 0);
+}
+
+TEST_CASE("selftest: the training-shape conv rows are the networks' layer table", "[selftest]") {
+  // lab/ops/op_cases_conv.cpp takes them from models/sfm_layers.h: one row per layer of DispNet
+  // and PoseExpNet at batch 4 and 128x416, in the table's order, with the layer's cost.
+  const std::vector<ConvLayer> layers = sfmlearner_conv_layers(4, 128, 416);
+  const std::vector<OpCase> table = op_cases(Device::CPU, 1);
+  std::vector<const OpCase*> rows;
+  for (const OpCase& c : table)
+    if (c.family == "conv" && c.shape_class == ShapeClass::SfMLearner) rows.push_back(&c);
+  REQUIRE(rows.size() == layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const ConvLayer& l = layers[i];
+    INFO(l.spec.full_name() << ": " << rows[i]->shape);
+    CHECK(rows[i]->op == (l.spec.transposed ? "conv_transpose2d" : "conv2d"));
+    CHECK(rows[i]->shape.find("(" + l.spec.full_name() + ")") != std::string::npos);
+    const Shape in = l.in_shape();  // the row's description starts with its input, "[N,C,H,W]"
+    const std::string in_str = "[" + std::to_string(in[0]) + "," + std::to_string(in[1]) + "," + std::to_string(in[2]) +
+                               "," + std::to_string(in[3]) + "]";
+    CHECK(rows[i]->shape.rfind(in_str + " O=" + std::to_string(l.out_channels()) + " k" + std::to_string(l.spec.k), 0) == 0);
+    CHECK(rows[i]->flops == 3 * l.flops());  // forward, backward-data, backward-weight
+  }
+}
+
+TEST_CASE("time_calls: warm-up, reps and the clock outside after_each", "[selftest][time]") {
+  int calls = 0, after = 0;
+  const CallTimes t = time_calls([&] { ++calls; }, 2, 5, [&] {
+    CHECK(after + 1 == calls);  // after each call, before the next
+    ++after;
+  });
+  CHECK(calls == 7);
+  CHECK(after == 7);
+  CHECK(t.reps == 5);
+  CHECK(t.ms_min >= 0);
+  CHECK(t.ms_min <= t.ms_median);
+  CHECK(t.ms_median <= t.ms_max);
+  CHECK_THROWS(time_calls([] {}, 0, 0));
+}
+
+TEST_CASE("bench ops: every family has rows, each with a cost or a name", "[selftest][time]") {
+  // lab/ops/op_bench.cpp's list of families at a small size: the rows `sfm bench ops --list` shows.
+  BenchContext ctx;
+  ctx.batch = 1, ctx.height = 32, ctx.width = 64;
+  std::set<std::string> names;
+  for (const BenchFamily& f : op_bench_families()) {
+    const std::vector<BenchRow> rows = f.rows(ctx);
+    INFO(f.family);
+    CHECK(!rows.empty());
+    for (const BenchRow& r : rows) {
+      CHECK(!r.op.empty());
+      CHECK(!r.shape.empty());
+      CHECK(r.run);
+      CHECK((r.flops > 0 || r.bytes > 0));
+      names.insert(f.family);
+    }
+  }
+  CHECK(names == std::set<std::string>{"conv", "resample", "min_reprojection", "warp"});
+  // Every conv layer of the networks has a forward and a backward row.
+  CHECK(conv_rows(ctx).size() == 2 * sfmlearner_conv_layers(1, 32, 64).size());
 }

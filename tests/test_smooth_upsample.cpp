@@ -17,7 +17,7 @@
 #include "engine/parallel.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
-#include "engine/testing/op_cases_smooth_upsample.h"
+#include "lab/ops/op_cases_smooth_upsample.h"
 #include "tests/gradcheck.h"
 
 using namespace sfm;
@@ -103,9 +103,9 @@ double naive_edge_smoothness(const Tensor& disp, const Tensor& img) {
   return (nx ? sx / (double)nx : 0.0) + (ny ? sy / (double)ny : 0.0);
 }
 
-// A kink-free float64 disparity (engine/testing/op_cases_smooth_upsample.h) that takes gradients.
+// A kink-free float64 disparity (lab/ops/op_cases_smooth_upsample.h) that takes gradients.
 Tensor disparity(const Shape& s, uint64_t seed) {
-  return Tensor::from_vector(testing::kink_free_disparity(s[0], s[2], s[3], seed), s).set_requires_grad(true);
+  return Tensor::from_vector(lab::kink_free_disparity(s[0], s[2], s[3], seed), s).set_requires_grad(true);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// `sfm selftest --mode gradcheck` (selftest.h): the op table's float64 gradient check.
+// The one gradient checker (gradcheck.h): the function form gradcheck() at the end of this file,
+// and `sfm selftest --mode gradcheck` (selftest.h), the op table's float64 gradient check, here:
 //
 // A row with a backward names its tensors' roles (op_cases.h: forward outputs y_k with their
 // upstream inputs g_k, gradients with their leaves). Its run on the CPU in float64 returns
@@ -12,7 +13,7 @@
 // The outputs are differenced before the dot product: an output element x_i does not reach
 // is computed from the same numbers in the same order at both points, so it cancels exactly,
 // and only the elements it reaches carry float64 rounding into the quotient. A leaf's error is
-// the table's one rule (engine/testing/compare.h) over its sampled elements:
+// the table's one rule (lab/ops/compare.h) over its sampled elements:
 // max_i |analytic_i - numeric_i| / max_i |numeric_i|, against gradcheck_tolerance().
 //
 // The rounding floor. A scalar loss that averages n terms (the SfMLearner-shape rows: n up to
@@ -39,12 +40,15 @@
 #include <set>
 #include <sstream>
 
+#include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 #include "engine/rng.h"
-#include "engine/testing/compare.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/compare.h"
+#include "lab/ops/gradcheck.h"
+#include "lab/ops/selftest.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 // h = 1e-6 max(1, |x|). Central differences err by (h^2 / 6) f''' (truncation) plus the
 // rounding of the two evaluations over 2h. Truncation: the inputs' smallest magnitudes are
@@ -286,4 +290,66 @@ SelftestReport run_gradcheck(const SelftestOptions& opt, const std::vector<OpCas
   return rep;
 }
 
-}  // namespace sfm::testing
+// ---------------------------------------------------------------- the function form (gradcheck.h)
+GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, std::vector<Tensor> inputs,
+                          double eps, double rtol, double atol) {
+  GradcheckResult res;
+  Rng rng(1234);
+  Tensor weight;
+  auto scalar = [&](const std::vector<Tensor>& in) -> Tensor {
+    Tensor out = f(in);
+    if (out.numel() == 1) return out;
+    if (!weight.defined()) weight = rand_uniform(out.shape(), rng, 0.5, 1.5, DType::F64);
+    return sum(mul(out, weight));
+  };
+  for (auto& t : inputs) {
+    if (t.requires_grad()) t.zero_grad();
+  }
+  Tensor loss = scalar(inputs);
+  loss.backward();
+  std::ostringstream rep;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    Tensor& x = inputs[k];
+    if (!x.requires_grad()) continue;
+    Tensor g = x.grad();
+    std::vector<double> analytic = g.defined() ? g.to_vector_f64() : std::vector<double>(x.numel(), 0.0);
+    double* p = x.data<double>();
+    double worst = 0;
+    int64_t worst_i = -1;
+    double worst_a = 0, worst_n = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      double orig = p[i];
+      double lp, lm;
+      {
+        NoGradGuard ng;
+        p[i] = orig + eps;
+        lp = scalar(inputs).item();
+        p[i] = orig - eps;
+        lm = scalar(inputs).item();
+        p[i] = orig;
+      }
+      double numeric = (lp - lm) / (2 * eps);
+      double err = std::fabs(numeric - analytic[i]);
+      double rel = err / (atol + rtol * std::fabs(numeric));
+      res.max_abs_err = std::max(res.max_abs_err, err);
+      res.max_rel_err = std::max(res.max_rel_err, err / std::max(1e-12, std::fabs(numeric)));
+      if (rel > worst) {
+        worst = rel;
+        worst_i = i;
+        worst_a = analytic[i];
+        worst_n = numeric;
+      }
+    }
+    if (worst > 1.0) res.ok = false;
+    rep << "input " << k << " " << x.shape().str() << ": worst element " << worst_i << " analytic " << worst_a
+        << " numeric " << worst_n << " (err/tol " << worst << ")\n";
+  }
+  res.report = rep.str();
+  return res;
+}
+
+Tensor grad_input(const Shape& s, Rng& rng, double lo, double hi) {
+  return rand_uniform(s, rng, lo, hi, DType::F64).set_requires_grad(true);
+}
+
+}  // namespace sfm::lab

@@ -17,7 +17,7 @@
 
 #include "engine/tensor.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 template <class G, class R>
 double max_rel_err(const G* got, const R* ref, size_t n) {
@@ -68,4 +68,4 @@ inline double l2_rel_err(const Tensor& got, const Tensor& ref) {
   return l2_rel_err(got.to_vector_f64(), ref.to_vector_f64());
 }
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab

@@ -3,7 +3,7 @@
 // op_cases.cpp). upsample_bilinear is linear in x: no kinks. edge_aware_smoothness has the
 // kinks of |d'(p) - d'(q)|: its disparities come from kink_free_disparity (see the header);
 // the image takes no gradient, and exp(-mean |dI|) is smooth in it.
-#include "engine/testing/op_cases_smooth_upsample.h"
+#include "lab/ops/op_cases_smooth_upsample.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,7 +14,7 @@
 #include "engine/ops.h"
 #include "engine/rng.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 namespace {
 
@@ -167,4 +167,4 @@ void add_smooth_upsample_cases(std::vector<OpCase>& rows, Device device, uint64_
   add_edge_smoothness(rows, device, 4, 3, 128, 416, ShapeClass::SfMLearner, false, "full resolution");
 }
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab

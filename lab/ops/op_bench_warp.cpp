@@ -1,4 +1,4 @@
-// `sfm bench ops` rows for the geometry and loss family: inverse_warp and the fused
+// `sfm bench ops` rows (lab/ops/op_bench.h) for the geometry and loss family: inverse_warp and the fused
 // photometric loss (S = 2 sources) at the 4 loss scales of the context's image size, the
 // smoothness loss and the explainability losses at full size, all at the context's batch.
 //
@@ -19,12 +19,12 @@
 #include <thread>
 #include <vector>
 
-#include "cli/bench.h"
+#include "lab/ops/op_bench.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 
-namespace sfm::cli {
+namespace sfm::lab {
 
 namespace {
 
@@ -67,6 +67,8 @@ std::string shape_str(int64_t B, const char* what, int64_t h, int64_t w) {
   os << "B" << B << " " << what << " @" << h << "x" << w;
   return os.str();
 }
+
+}  // namespace
 
 std::vector<BenchRow> warp_rows(const BenchContext& ctx) {
   std::vector<BenchRow> rows;
@@ -165,8 +167,6 @@ std::vector<BenchRow> warp_rows(const BenchContext& ctx) {
   return rows;
 }
 
-SFM_BENCH_OPS("warp", warp_rows);
 
-}  // namespace
 
-}  // namespace sfm::cli
+}  // namespace sfm::lab

@@ -1,5 +1,5 @@
 #pragma once
-// The op-table rows of min_reprojection_loss (engine/testing/op_cases_min_reprojection.cpp) and
+// The op-table rows of min_reprojection_loss (lab/ops/op_cases_min_reprojection.cpp) and
 // the scene generator they share with tests/test_min_reprojection.cpp: inputs with no pixel
 // near a kink of the loss, so a float32 run and its float64 reference take the same branches
 // and a finite difference sees a smooth function.
@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "engine/op_types.h"
-#include "engine/testing/op_cases.h"
+#include "lab/ops/op_cases.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 // Appends the rows (one implementation per device: "cpu" or "cuda"); seed picks the random shape.
 void add_min_reprojection_cases(std::vector<OpCase>& rows, Device device, uint64_t seed);
@@ -36,4 +36,4 @@ MinReprojectionScene make_min_reprojection_scene(int64_t B, int64_t S, int64_t C
                                                  double min_gap = 1e-4, double tmax = 0.5, double rmax = 0.03,
                                                  double dmin = 1, double dmax = 20);
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab

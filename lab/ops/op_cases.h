@@ -6,17 +6,19 @@
 // every dtype and device sees exactly the same numbers) and run forward + backward on a
 // given dtype and device, returning the named outputs and gradients.
 //
-// Rows are data, and the same rows run in every mode of `sfm selftest` (engine/testing/selftest.h;
+// Rows are data, and the same rows run in every mode of `sfm selftest` (lab/ops/selftest.h;
 // nothing here knows which mode runs it):
 //   compare    each row in float32 on the device under test against its float64 CPU reference;
 //   gradcheck  each CPU row with a backward: float64 central finite differences of
 //              L = sum_k <y_k, g_k> against the row's own analytic gradients (the roles below);
 //   time       each row's forward + backward timed on the device (flops / bytes below).
-// Only ops from engine/ops.h and engine/adam.h: the engine never includes model code.
+// The ops of engine/ops.h and engine/adam.h; the convolution rows at the training size are the
+// networks' layers (models/sfm_layers.h), so the table lives in lab/, above models/.
 //
 // Adding a row: a make_inputs and a run (as the rows of op_cases.cpp), the tensor roles
 // (`forward`, `gradients`; empty for an op without a backward) and, where known, `flops` and
-// `bytes`. A new file op_cases_<name>.cpp appends its rows from a function op_cases() calls.
+// `bytes`. A new file op_cases_<name>.cpp appends its rows from a function op_cases() calls
+// (op_cases.cpp); op_cases_build.h has the helpers the rows share.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -25,7 +27,7 @@
 
 #include "engine/tensor.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 enum class ShapeClass { SfMLearner, Edge, Random };
 const char* shape_class_name(ShapeClass c);  // "sfmlearner", "edge", "random"
@@ -121,4 +123,4 @@ std::vector<OpCase> op_cases(Device device, uint64_t seed);
 // The seed of a case's inputs: the run's seed mixed with the case's key.
 uint64_t case_seed(uint64_t run_seed, const std::string& key);
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab

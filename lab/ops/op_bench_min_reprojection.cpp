@@ -1,4 +1,4 @@
-// `sfm bench ops` rows for min_reprojection_loss (Monodepth2's objective, S = 2 sources,
+// `sfm bench ops` rows (lab/ops/op_bench.h) for min_reprojection_loss (Monodepth2's objective, S = 2 sources,
 // SSIM + L1, minimum with automask, border padding) at the context's batch and image size:
 // the fused op against the same computation from separate ops of the engine, forward and
 // forward + backward.
@@ -22,12 +22,12 @@
 #include <thread>
 #include <vector>
 
-#include "cli/bench.h"
+#include "lab/ops/op_bench.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 
-namespace sfm::cli {
+namespace sfm::lab {
 
 namespace {
 
@@ -96,6 +96,8 @@ std::string shape_str(int64_t B, int64_t h, int64_t w) {
   return os.str();
 }
 
+}  // namespace
+
 std::vector<BenchRow> min_reprojection_rows(const BenchContext& ctx) {
   std::vector<BenchRow> rows;
   const int64_t B = ctx.batch, C = 3, S = 2, h = ctx.height, w = ctx.width;
@@ -143,8 +145,6 @@ std::vector<BenchRow> min_reprojection_rows(const BenchContext& ctx) {
   return rows;
 }
 
-SFM_BENCH_OPS("min_reprojection", min_reprojection_rows);
 
-}  // namespace
 
-}  // namespace sfm::cli
+}  // namespace sfm::lab

@@ -1,4 +1,4 @@
-// `sfm bench ops` rows for the convolution family: conv2d / conv_transpose2d forward and
+// `sfm bench ops` rows (lab/ops/op_bench.h) for the convolution family: conv2d / conv_transpose2d forward and
 // backward at every DispNet and PoseExpNet layer shape (the layer table of models/sfm_layers.h
 // at the batch x height x width of the context),
 // and the resampling ops at the shapes the models and the loss use.
@@ -12,13 +12,13 @@
 #include <thread>
 #include <vector>
 
-#include "cli/bench.h"
+#include "lab/ops/op_bench.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "models/sfm_layers.h"
 
-namespace sfm::cli {
+namespace sfm::lab {
 
 namespace {
 
@@ -54,6 +54,8 @@ void init_layer(const ConvLayer& l, Device dev, bool backward, LayerState& st) {
   st.gy = rand_uniform(y.shape(), rng, -1, 1, DType::F32, dev);
 }
 
+}  // namespace
+
 std::vector<BenchRow> conv_rows(const BenchContext& ctx) {
   std::vector<BenchRow> rows;
   // Every layer of both networks (models/sfm_layers.h; PoseExpNet with 2 sources and its
@@ -83,9 +85,9 @@ std::vector<BenchRow> conv_rows(const BenchContext& ctx) {
   return rows;
 }
 
-SFM_BENCH_OPS("conv", conv_rows);
 
 // ---- resampling: disparity upsampling (DispNet decoder), image and disparity area pyramids (loss)
+
 std::vector<BenchRow> resample_rows(const BenchContext& ctx) {
   std::vector<BenchRow> rows;
   const int64_t N = ctx.batch, H = ctx.height, W = ctx.width;
@@ -131,8 +133,6 @@ std::vector<BenchRow> resample_rows(const BenchContext& ctx) {
   return rows;
 }
 
-SFM_BENCH_OPS("resample", resample_rows);
 
-}  // namespace
 
-}  // namespace sfm::cli
+}  // namespace sfm::lab

@@ -4,7 +4,8 @@
 // region; the run then receives those tensors themselves (CaseContext::share_inputs), so a timed
 // call is the op's forward, the tape and its backward, as training pays them, plus the
 // detached handles the run returns. warmup untimed calls first (allocator pools, cuDNN's
-// algorithm choice, lazily built plans), then reps calls each between device synchronisations;
+// algorithm choice, lazily built plans), then reps calls each between device synchronisations
+// (lab/ops/timing.h);
 // the median, with min and max. GFLOP/s and GB/s from the row's stated cost (OpCase::flops,
 // bytes: the fewest bytes a forward + backward can move, so GB/s is a lower bound of the traffic
 // rate).
@@ -15,9 +16,10 @@
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 #include "engine/stopwatch.h"
-#include "engine/testing/selftest.h"
+#include "lab/ops/selftest.h"
+#include "lab/ops/timing.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 namespace {
 
@@ -52,20 +54,11 @@ void time_row(const OpCase& c, const SelftestOptions& opt, int reps, SelftestRow
   ctx.share_inputs = true;
   CaseInputs inputs = c.make_inputs(case_seed(opt.seed, c.key));
   for (auto& [name, t] : inputs) t = t.to(DType::F32).to(opt.device);
-  for (int i = 0; i < opt.warmup; ++i) c.run(inputs, ctx);
-  cuda_synchronize();
-  std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    std::vector<CaseTensor> out;
-    const auto t0 = Clock::now();
-    out = c.run(inputs, ctx);
-    cuda_synchronize();
-    ms.push_back(ms_since(t0));
-  }  // the outputs are freed after the clock stops
-  std::sort(ms.begin(), ms.end());
+  std::vector<CaseTensor> out;  // freed after the clock stops (time_calls' after_each)
+  const CallTimes t = time_calls([&] { out = c.run(inputs, ctx); }, opt.warmup, reps, [&] { out.clear(); });
   row.verdict = "TIMED";
-  row.reps = reps;
-  row.ms_median = ms[ms.size() / 2], row.ms_min = ms.front(), row.ms_max = ms.back();
+  row.reps = t.reps;
+  row.ms_median = t.ms_median, row.ms_min = t.ms_min, row.ms_max = t.ms_max;
   row.flops = c.flops, row.bytes = c.bytes;
 }
 
@@ -122,4 +115,4 @@ SelftestReport run_timing(const SelftestOptions& opt, const std::vector<OpCase>&
   return rep;
 }
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab

@@ -1,12 +1,12 @@
 #pragma once
 // The op-table rows of upsample_bilinear and edge_aware_smoothness
-// (engine/testing/op_cases_smooth_upsample.cpp), appended by op_cases().
+// (lab/ops/op_cases_smooth_upsample.cpp), appended by op_cases().
 #include <cstdint>
 #include <vector>
 
-#include "engine/testing/op_cases.h"
+#include "lab/ops/op_cases.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 // Appends the rows (one implementation per device: "cpu" or "cuda"); seed picks the random shapes.
 void add_smooth_upsample_cases(std::vector<OpCase>& rows, Device device, uint64_t seed);
@@ -23,4 +23,4 @@ void add_smooth_upsample_cases(std::vector<OpCase>& rows, Device device, uint64_
 // loss is ~0.02.)
 std::vector<double> kink_free_disparity(int64_t B, int64_t H, int64_t W, uint64_t seed);
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab

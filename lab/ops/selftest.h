@@ -1,5 +1,5 @@
 #pragma once
-// `sfm selftest`: the rows of the op case table (engine/testing/op_cases.h) in one of three modes.
+// `sfm selftest`: the rows of the op case table (lab/ops/op_cases.h) in one of three modes.
 //   compare (default; selftest.cpp): each row on the device under test in float32 against the
 //     same op on the CPU in float64, with poisoned allocations (an unwritten element shows as
 //     NaN) and twice (the two runs must agree bit for bit).
@@ -7,9 +7,9 @@
 //       --device cpu:  the CPU in float32 against the CPU in float64.
 //     Error of a tensor: max |got - ref| / max |ref|; the bounds and their reasons are in
 //     selftest.cpp, tolerance().
-//   gradcheck (gradcheck_mode.cpp): each CPU row with a backward, in float64: central finite
+//   gradcheck (gradcheck.cpp): each CPU row with a backward, in float64: central finite
 //     differences of L = sum_k <y_k, g_k> at a seeded sample of each leaf's elements against the
-//     row's analytic gradients; step and bound and their reasons: gradcheck_mode.cpp.
+//     row's analytic gradients; step and bound and their reasons: gradcheck.cpp.
 //   time (timing_mode.cpp): each row's forward + backward on the device in float32, median of
 //     repeated calls after warm-up, with GFLOP/s and GB/s where the row states its cost.
 #include <cstdint>
@@ -17,9 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/testing/op_cases.h"
+#include "lab/ops/gradcheck.h"
+#include "lab/ops/op_cases.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 enum class SelftestMode { Compare, Gradcheck, Time };
 const char* selftest_mode_name(SelftestMode m);  // "compare", "gradcheck", "time"
@@ -80,10 +81,7 @@ SelftestReport run_compare(const SelftestOptions& opt, const std::vector<OpCase>
 SelftestReport run_gradcheck(const SelftestOptions& opt, const std::vector<OpCase>& rows);
 SelftestReport run_timing(const SelftestOptions& opt, const std::vector<OpCase>& rows);
 
-// The gradient check's step for an element of value x, and its bound on
-// max |analytic - numeric| / max |numeric| over a leaf's sampled elements (reasons: gradcheck_mode.cpp).
-double gradcheck_step(double x);
-double gradcheck_tolerance();
+// The gradient check's step and bound (gradcheck_step, gradcheck_tolerance): lab/ops/gradcheck.h.
 
 // Shared by the modes' tables: "1.23e-05", "nan"; the compare and gradcheck table's header and rows.
 std::string format_error(double e);
@@ -97,4 +95,4 @@ void write_selftest_json(const SelftestReport& r, const std::string& path);
 // CUDA device (the trainer reports that itself).
 void require_selftest_pass(Device device, const std::string& who);
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab

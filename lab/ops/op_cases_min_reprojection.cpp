@@ -1,5 +1,5 @@
 // Op-table rows of min_reprojection_loss and their kink-free scenes (see the header).
-#include "engine/testing/op_cases_min_reprojection.h"
+#include "lab/ops/op_cases_min_reprojection.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include "engine/ops.h"
 #include "engine/rng.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 namespace {
 
@@ -216,4 +216,4 @@ void add_min_reprojection_cases(std::vector<OpCase>& rows, Device device, uint64
     }
 }
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab

@@ -1,4 +1,4 @@
-#include "engine/testing/selftest.h"
+#include "lab/ops/selftest.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,11 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/testing/compare.h"
+#include "lab/ops/compare.h"
 #include "engine/device_runtime.h"
 #include "engine/error.h"
 
-namespace sfm::testing {
+namespace sfm::lab {
 
 // The tolerances, in one place. Each is a bound on max |got - ref| / max |ref| of one tensor,
 // float32 on the device under test against float64 on the CPU (identical float32-valued
@@ -110,7 +110,7 @@ double rel_err(const Tensor& got, const Tensor& ref, std::string* why) {
     return kNaN;
   }
   const std::vector<double> g = got.to_vector_f64(), r = ref.to_vector_f64();
-  // The shared rule (engine/testing/compare.h); first say which element is not finite.
+  // The shared rule (lab/ops/compare.h); first say which element is not finite.
   for (size_t i = 0; i < g.size(); ++i) {
     if (!std::isfinite(r[i])) {
       *why = "reference not finite";
@@ -121,7 +121,7 @@ double rel_err(const Tensor& got, const Tensor& ref, std::string* why) {
       return kNaN;
     }
   }
-  return testing::max_rel_err(g, r);
+  return lab::max_rel_err(g, r);
 }
 
 bool same_bits(const Tensor& a, const Tensor& b) {
@@ -349,7 +349,7 @@ void write_selftest_json(const SelftestReport& r, const std::string& path) {
     }
     o["note"] = x.note;
     o["seconds"] = x.seconds;
-    if (r.mode == SelftestMode::Time) {  // as the other benchmarks' rows (cli/bench_ops.cpp)
+    if (r.mode == SelftestMode::Time) {  // as the other benchmarks' rows (lab/ops/op_bench.cpp)
       o["reps"] = x.reps;
       o["ms_median"] = x.ms_median;
       o["ms_min"] = x.ms_min;
@@ -381,4 +381,4 @@ void require_selftest_pass(Device device, const std::string& who) {
             " reproduces it): ", r.failure_summary());
 }
 
-}  // namespace sfm::testing
+}  // namespace sfm::lab
