@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm::cli {
 

@@ -6,7 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "lab/ops/kernel_bench.h"
 
 namespace sfm::cli {

@@ -10,8 +10,8 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "engine/device_runtime.h"
-#include "engine/parallel.h"
+#include "boundary/device_runtime.h"
+#include "cpu/parallel.h"
 #include "lab/ops/op_bench.h"
 #include "lab/ops/selftest.h"
 

@@ -11,9 +11,9 @@
 #include "cli/bench_train.h"
 #include "cli/command.h"
 #include "engine/collective.h"
-#include "engine/device_runtime.h"
-#include "engine/error.h"
-#include "engine/parallel.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
+#include "cpu/parallel.h"
 #include "lab/train/bench_train.h"
 
 namespace sfm::cli {

@@ -1,7 +1,7 @@
 // sfm demo
 #include "cli/args.h"
 #include "cli/command.h"
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "lab/ops/selftest.h"
 #include "train/demo.h"
 #include "train/trainer.h"

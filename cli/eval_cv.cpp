@@ -12,7 +12,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "eval/depth_eval.h"
 #include "eval/infer.h"
 #include "eval/odometry_eval.h"

@@ -5,7 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/stop_signals.h"
 #include "train/kitti/odometry.h"
 #include "train/kitti/prepare.h"

@@ -4,8 +4,8 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "engine/device_runtime.h"
-#include "engine/parallel.h"
+#include "boundary/device_runtime.h"
+#include "cpu/parallel.h"
 #include "lab/ops/selftest.h"
 
 namespace sfm::cli {

@@ -11,8 +11,8 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "engine/error.h"
-#include "engine/parallel.h"
+#include "boundary/error.h"
+#include "cpu/parallel.h"
 #include "engine/file_io.h"
 #include "train/synth/synth_world.h"
 #include "train/synth/synth_writer.h"

@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "engine/math/adam_math.h"
-#include "engine/parallel.h"
+#include "boundary/math/adam_math.h"
+#include "cpu/parallel.h"
 #if SFM_WITH_CUDA
 #include "kernels/adam.h"
 #endif

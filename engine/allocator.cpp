@@ -1,4 +1,4 @@
-#include "engine/allocator.h"
+#include "boundary/allocator.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -8,7 +8,7 @@
 
 #include <string_view>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm {
 

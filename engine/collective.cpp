@@ -5,8 +5,8 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 
 namespace sfm {
 

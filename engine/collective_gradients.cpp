@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include "engine/autograd.h"
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 #include "engine/ops.h"
 
 namespace sfm {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "engine/collective.h"
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm::detail {
 

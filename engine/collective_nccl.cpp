@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "engine/collective.h"
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "kernels/nccl.h"
 #include "kernels/runtime.h"
 

@@ -4,8 +4,8 @@
 
 #include <exception>
 
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 #if SFM_WITH_CUDA
 #include "kernels/cuda_graph.h"
 #endif

@@ -1,6 +1,6 @@
 // CPU-only builds: the device services report that there is no CUDA device.
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 
 namespace sfm {
 

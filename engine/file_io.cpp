@@ -12,7 +12,7 @@
 #include <ctime>
 #include <thread>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm {
 

@@ -5,7 +5,7 @@
 #include <iterator>
 #include <sstream>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/file_io.h"
 
 namespace sfm {

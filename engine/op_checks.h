@@ -74,7 +74,7 @@ decltype(auto) dispatch_float(DType t, F&& f) {
 // the CPU, cuda() on CUDA (float32 only). cuda is nullptr in a build without the CUDA backend,
 // where a CUDA tensor is an error naming the op. Ops call it through SFM_BACKEND_CALL, which
 // writes both branches from one argument list (the CPU and CUDA functions of an op take the
-// same signature: the typed boundary of engine/op_types.h).
+// same signature: the typed boundary of boundary/op_types.h).
 template <class Cpu, class Cuda>
 void on_device(const char* op, const Tensor& like, Cpu&& cpu, Cuda&& cuda) {
   if (like.device() == Device::CUDA) {

@@ -5,9 +5,9 @@
 // backward on the tape when an input requires grad.
 //
 // Where each op lives (math / CPU / CUDA / test / bench share the op's name):
-//   engine/math/<family>_math.h   per-pixel host/device math shared by both backends
+//   boundary/math/<family>_math.h   per-pixel host/device math shared by both backends
 //   engine/ops_<family>.cpp       checks, dispatch, autograd
-//   engine/cpu/<family>.h|cpp     CPU implementation
+//   cpu/<family>.h|cpp     CPU implementation
 //   kernels/<family>.cu           CUDA kernels and launchers
 //   tests/test_<family>.cpp       gradient checks, naive-loop and PyTorch-fixture comparisons
 //   lab/ops/op_cases_<family>.cpp the op table's rows (sfm selftest: compare, gradcheck, time)
@@ -15,13 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "engine/op_types.h"
+#include "boundary/op_types.h"
 #include "engine/tensor.h"
 
 namespace sfm {
 
 // Activation, ConvImpl (and conv_impl_name), RotationMode, Padding, PhotometricOptions and the
-// dims structs: engine/op_types.h.
+// dims structs: boundary/op_types.h.
 void set_conv_impl(ConvImpl impl);
 ConvImpl conv_impl();
 ConvImpl parse_conv_impl(const std::string& s);  // "handwritten" | "tf32" | "cudnn" | "cublas"
@@ -134,7 +134,7 @@ Tensor edge_aware_smoothness(const Tensor& disp, const Tensor& img);
 
 // ---------------------------------------------------------------- Monodepth2 photometric objective (ops_min_reprojection.cpp)
 // Monodepth2's per-pixel minimum reprojection error with auto-masking, fused with the warp
-// (formulas: engine/math/min_reprojection_math.h). For every target pixel p and source s,
+// (formulas: boundary/math/min_reprojection_math.h). For every target pixel p and source s,
 // pe_s(p) = mean over channels of alpha clamp((1 - SSIM_3x3)/2, 0, 1) + (1 - alpha) |tgt - warp(src_s)|
 // (the warp is inverse_warp's, opt.padding and opt.rotation); the per-pixel minimum over s
 // (or the mean), with automask also the unwarped sources' errors + seeded noise, which win

@@ -1,10 +1,10 @@
 // Convolution ops: conv2d and conv_transpose2d (checks, dispatch, autograd), and the global
-// choice of the CUDA convolution implementation. CPU: engine/cpu/conv.h (im2col + Eigen GEMM);
-// per-element math: engine/math/conv_math.h.
+// choice of the CUDA convolution implementation. CPU: cpu/conv.h (im2col + Eigen GEMM);
+// per-element math: boundary/math/conv_math.h.
 //
 // A transposed convolution is the adjoint of a convolution with the same weight tensor read as
 // OIHW of the convolution that maps the transposed output back to its input. Both ops are
-// therefore written with one convolution geometry (ConvGeom, engine/op_types.h) and three primitives:
+// therefore written with one convolution geometry (ConvGeom, boundary/op_types.h) and three primitives:
 //   conv forward (x -> y), backward data (dy -> dx), backward weight (x, dy -> dw).
 //   conv2d:           forward = fwd;       dx = bwd-data(g);  dw = bwd-weight(x, g)
 //   conv_transpose2d: forward = bwd-data;  dx = fwd(g);       dw = bwd-weight(g, x)
@@ -13,7 +13,7 @@
 #include <atomic>
 
 #include "engine/autograd.h"
-#include "engine/cpu/conv.h"
+#include "cpu/conv.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA
@@ -40,7 +40,7 @@ namespace {
 bool wants_grad(const Tensor& t) { return t.defined() && (t.requires_grad() || t.grad_fn() != nullptr); }
 
 // ----------------------------------------------------------------------- device dispatch
-// Each primitive runs cpu::fn<T> (engine/cpu/conv.h) or cuda::fn (kernels/conv.h, with the
+// Each primitive runs cpu::fn<T> (cpu/conv.h) or cuda::fn (kernels/conv.h, with the
 // implementation choice first) with one argument list.
 template <class T>
 const T* data_or_null(const Tensor& t) {

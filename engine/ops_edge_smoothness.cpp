@@ -1,10 +1,10 @@
 // edge_aware_smoothness: Monodepth2's edge-aware first-order smoothness of the mean-normalised
-// disparity. Checks, dispatch, autograd. Math: engine/math/edge_smoothness_math.h; CPU loops:
-// engine/cpu/edge_smoothness.cpp; CUDA: kernels/edge_smoothness.h.
+// disparity. Checks, dispatch, autograd. Math: boundary/math/edge_smoothness_math.h; CPU loops:
+// cpu/edge_smoothness.cpp; CUDA: kernels/edge_smoothness.h.
 #include <climits>
 
 #include "engine/autograd.h"
-#include "engine/cpu/edge_smoothness.h"
+#include "cpu/edge_smoothness.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA

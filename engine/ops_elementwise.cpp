@@ -1,7 +1,7 @@
-// Elementwise ops: checks, dispatch, autograd. Math: engine/math/elementwise_math.h.
+// Elementwise ops: checks, dispatch, autograd. Math: boundary/math/elementwise_math.h.
 #include "engine/autograd.h"
-#include "engine/cpu/elementwise.h"
-#include "engine/math/elementwise_math.h"
+#include "cpu/elementwise.h"
+#include "boundary/math/elementwise_math.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA

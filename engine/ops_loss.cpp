@@ -1,9 +1,9 @@
 // Regularisers of SfMLearner: second-order smoothness, explainability cross-entropy (sigmoid
 // mask and 2-class softmax forms) and the softmax mask. Checks, dispatch, autograd.
-// Per-element math: engine/math/loss_math.h; CPU loops: engine/cpu/loss.cpp.
+// Per-element math: boundary/math/loss_math.h; CPU loops: cpu/loss.cpp.
 #include "engine/autograd.h"
-#include "engine/cpu/loss.h"
-#include "engine/math/loss_math.h"
+#include "cpu/loss.h"
+#include "boundary/math/loss_math.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA

@@ -1,10 +1,10 @@
 // min_reprojection_loss (Monodepth2's photometric objective fused with the warp): checks,
-// dispatch, autograd. Per-pixel math: engine/math/min_reprojection_math.h; CPU loops:
-// engine/cpu/min_reprojection.cpp; CUDA: kernels/min_reprojection.cu.
+// dispatch, autograd. Per-pixel math: boundary/math/min_reprojection_math.h; CPU loops:
+// cpu/min_reprojection.cpp; CUDA: kernels/min_reprojection.cu.
 #include <climits>
 
 #include "engine/autograd.h"
-#include "engine/cpu/min_reprojection.h"
+#include "cpu/min_reprojection.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
-#include "engine/cpu/reduce.h"
+#include "cpu/reduce.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA

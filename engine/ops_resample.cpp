@@ -1,8 +1,8 @@
 // Resampling ops: bilinear x2 upsampling (align_corners=False), integer-factor area
 // downsampling and area resize (adaptive average pooling bins). Checks, dispatch, autograd.
-// Weights: engine/math/resample_math.h; CPU loops: engine/cpu/resample.h.
+// Weights: boundary/math/resample_math.h; CPU loops: cpu/resample.h.
 #include "engine/autograd.h"
-#include "engine/cpu/resample.h"
+#include "cpu/resample.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA

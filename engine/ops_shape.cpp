@@ -1,6 +1,6 @@
 // Shape ops: channel concat and slice, top-left crop, reshape.
 #include "engine/autograd.h"
-#include "engine/cpu/shape.h"
+#include "cpu/shape.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA

@@ -1,11 +1,11 @@
 // upsample_bilinear: bilinear resize to any size, align_corners=False (PyTorch's
 // F.interpolate(x, size=(H, W), mode="bilinear")). Checks, dispatch, autograd.
-// Taps: engine/math/upsample_bilinear_math.h; CPU loops: engine/cpu/upsample_bilinear.h;
+// Taps: boundary/math/upsample_bilinear_math.h; CPU loops: cpu/upsample_bilinear.h;
 // CUDA: kernels/upsample_bilinear.h.
 #include <climits>
 
 #include "engine/autograd.h"
-#include "engine/cpu/upsample_bilinear.h"
+#include "cpu/upsample_bilinear.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA

@@ -1,9 +1,9 @@
 // Geometry ops: pose_vec2mat, inverse_warp and the fused photometric loss. Checks, dispatch,
-// autograd. Per-pixel math: engine/math/warp_math.h; CPU loops: engine/cpu/warp.cpp.
+// autograd. Per-pixel math: boundary/math/warp_math.h; CPU loops: cpu/warp.cpp.
 #include <climits>
 
 #include "engine/autograd.h"
-#include "engine/cpu/warp.h"
+#include "cpu/warp.h"
 #include "engine/op_checks.h"
 #include "engine/ops.h"
 #if SFM_WITH_CUDA

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 
 namespace sfm {
 

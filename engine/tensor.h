@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/allocator.h"
-#include "engine/error.h"
+#include "boundary/allocator.h"
+#include "boundary/error.h"
 
 namespace sfm {
 

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "eval/kitti_trajectory.h"  // rotation_problem: the one rigidity check
 
 namespace sfm {

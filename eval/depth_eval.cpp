@@ -6,7 +6,7 @@
 #include <map>
 #include <memory>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/npy.h"
 #include "eval/data_formats.h"
 #include "eval/infer.h"

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm::eval {
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm {
 

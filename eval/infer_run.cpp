@@ -10,7 +10,7 @@
 #include <opencv2/videoio.hpp>
 #include <set>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/npy.h"
 #include "engine/stop_signals.h"
 #include "eval/infer.h"

@@ -9,7 +9,7 @@
 #include <limits>
 #include <sstream>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace fs = std::filesystem;
 

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/file_io.h"
 #include "eval/data_formats.h"  // tokens, read_text_file
 

@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "eval/colormap.h"  // write_png_atomic
 #include "eval/kitti_trajectory.h"
 #include "eval/odometry_plots.h"

@@ -5,7 +5,7 @@
 #include <limits>
 #include <map>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm::eval {
 

@@ -9,7 +9,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/file_io.h"
 
 namespace sfm {

@@ -7,7 +7,7 @@
 #include <map>
 #include <memory>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "eval/data_formats.h"
 #include "eval/infer.h"
 #include "eval/kitti_trajectory.h"

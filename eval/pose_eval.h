@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "engine/op_types.h"  // RotationMode
+#include "boundary/op_types.h"  // RotationMode
 #include "engine/tensor.h"    // Device
 #include "eval/pose_metrics.h"
 

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/error.h"
-#include "engine/math/warp_math.h"
+#include "boundary/error.h"
+#include "boundary/math/warp_math.h"
 #include "engine/file_io.h"
 
 namespace sfm::eval {

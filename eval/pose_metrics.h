@@ -27,7 +27,7 @@ using Pose = Eigen::Matrix4d;  // a rigid transform (camera-to-reference unless 
 using PoseList = std::vector<Pose, Eigen::aligned_allocator<Pose>>;
 
 // [R|t; 0 0 0 1] of a 6-vector (tx, ty, tz, rx, ry, rz), exactly pose_vec2mat's convention
-// (engine/math/warp_math.h).
+// (boundary/math/warp_math.h).
 Pose pose_vec_to_mat(const double* v, RotationMode mode = RotationMode::Euler);
 // Inverse of a rigid transform.
 Pose rigid_inverse(const Pose& T);

@@ -7,7 +7,7 @@ namespace sfm::cuda {
 
 void adam_multi_tensor(const std::vector<AdamTensor>& ts, float lr, float beta1, float beta2, float eps,
                        float weight_decay, float bc1, float bc2) {
-  adamk::launch_adam(ts, adamk::Hyper{lr, beta1, beta2, eps, weight_decay, bc1, bc2});
+  adam_kernels::launch_adam(ts, adam_kernels::Hyper{lr, beta1, beta2, eps, weight_decay, bc1, bc2});
 }
 
 }  // namespace sfm::cuda

@@ -13,7 +13,7 @@ struct AdamTensor {
   int64_t n;       // elements
 };
 
-// One Adam step (engine/math/adam_math.h, PyTorch's formula) over all tensors: a single
+// One Adam step (boundary/math/adam_math.h, PyTorch's formula) over all tensors: a single
 // launch whose blocks each take a fixed chunk of one tensor (up to 192 tensors per launch;
 // more are done in further launches). bc1 = 1 - beta1^t, bc2 = 1 - beta2^t.
 void adam_multi_tensor(const std::vector<AdamTensor>& ts, float lr, float beta1, float beta2, float eps,

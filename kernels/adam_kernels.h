@@ -7,13 +7,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/math/adam_math.h"
+#include "boundary/math/adam_math.h"
 #include "kernels/adam.h"
-#include "kernels/device_compat.h"
+#include "kernels/kernel_compiler.h"
 
 namespace sfm::cuda {
 SFM_KERNEL_NS_BEGIN
-namespace adamk {
+namespace adam_kernels {
 
 constexpr int kMaxTensors = 192;
 constexpr int kChunk = 4096;  // elements per block
@@ -73,6 +73,6 @@ inline void launch_adam(const std::vector<AdamTensor>& ts, const Hyper& h) {
   }
 }
 
-}  // namespace adamk
+}  // namespace adam_kernels
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

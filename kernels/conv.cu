@@ -1,16 +1,16 @@
 // Convolution launchers: dispatch by ConvImpl to the handwritten implicit GEMM
-// (kernels/conv_kernels.h), cuDNN or im2col + cuBLAS (kernels/conv_lib.h), plus the
+// (kernels/conv_kernels.h), cuDNN or im2col + cuBLAS (kernels/conv_library.h), plus the
 // bias/activation epilogue, activation-gradient and bias-gradient launchers (their kernels:
 // kernels/conv_kernels.h, kernels/reduce_kernels.h). Runtime calls only through
-// kernels/device_compat.h (zero_async, compute_capability), so the file can also be compiled
+// kernels/kernel_compiler.h (zero_async, compute_capability), so the file can also be compiled
 // against the host emulation.
 #include "kernels/conv.h"
 
 #include <algorithm>
 
 #include "kernels/conv_kernels.h"
-#include "kernels/conv_lib.h"
-#include "kernels/device_compat.h"
+#include "kernels/conv_library.h"
+#include "kernels/kernel_compiler.h"
 #include "kernels/reduce_kernels.h"
 
 namespace sfm::cuda {
@@ -33,15 +33,15 @@ bool empty(int64_t a, int64_t b, int64_t c, int64_t d) { return a == 0 || b == 0
 }  // namespace
 
 void bias_activation_inplace(float* y, const float* b, int64_t N, int64_t C, int64_t P, Activation act) {
-  convk::launch_bias_activation(y, b, N, C, P, act);
+  conv_kernels::launch_bias_activation(y, b, N, C, P, act);
 }
 
 void activation_backward(const float* y, const float* g, float* out, int64_t n, Activation act) {
-  convk::launch_activation_backward(y, g, out, n, act);
+  conv_kernels::launch_activation_backward(y, g, out, n, act);
 }
 
 void channel_sum(const float* g, int64_t N, int64_t C, int64_t P, float* db) {
-  red::launch_segmented_sum(g, N, C, P, 1.0, db);
+  reduce_kernels::launch_segmented_sum(g, N, C, P, 1.0, db);
 }
 
 // ---------------------------------------------------------------- conv2d
@@ -49,13 +49,13 @@ void conv2d_forward(ConvImpl impl, const ConvGeom& g, const float* x, const floa
                     float* y) {
   if (empty(g.N, g.O, g.Ho, g.Wo)) return;
   switch (impl) {
-    case ConvImpl::Handwritten: convk::conv2d_forward(false, g, x, w, b, act, y); return;
+    case ConvImpl::Handwritten: conv_kernels::conv2d_forward(false, g, x, w, b, act, y); return;
     case ConvImpl::HandwrittenTF32:
       require_tf32("conv2d forward");
-      convk::conv2d_forward(true, g, x, w, b, act, y);
+      conv_kernels::conv2d_forward(true, g, x, w, b, act, y);
       return;
     case ConvImpl::CuDNN:
-      convk::check_geom("conv2d forward (cuDNN)", g);
+      conv_kernels::check_geom("conv2d forward (cuDNN)", g);
 #if SFM_WITH_CUDNN
       lib::cudnn_forward(g, x, w, y);
       bias_activation_inplace(y, b, g.N, g.O, g.P(), act);
@@ -64,7 +64,7 @@ void conv2d_forward(ConvImpl impl, const ConvGeom& g, const float* x, const floa
       no_cudnn("conv2d forward");
 #endif
     case ConvImpl::CuBLAS:
-      convk::check_geom("conv2d forward (cuBLAS)", g);
+      conv_kernels::check_geom("conv2d forward (cuBLAS)", g);
       lib::cublas_forward(g, x, w, y);
       bias_activation_inplace(y, b, g.N, g.O, g.P(), act);
       return;
@@ -75,13 +75,13 @@ void conv2d_forward(ConvImpl impl, const ConvGeom& g, const float* x, const floa
 void conv2d_backward_data(ConvImpl impl, const ConvGeom& g, const float* w, const float* dy, float* dx) {
   if (empty(g.N, g.C, g.H, g.W)) return;
   switch (impl) {
-    case ConvImpl::Handwritten: convk::conv2d_backward_data(false, g, w, dy, dx); return;
+    case ConvImpl::Handwritten: conv_kernels::conv2d_backward_data(false, g, w, dy, dx); return;
     case ConvImpl::HandwrittenTF32:
       require_tf32("conv2d backward-data");
-      convk::conv2d_backward_data(true, g, w, dy, dx);
+      conv_kernels::conv2d_backward_data(true, g, w, dy, dx);
       return;
     case ConvImpl::CuDNN:
-      convk::check_geom("conv2d backward-data (cuDNN)", g);
+      conv_kernels::check_geom("conv2d backward-data (cuDNN)", g);
 #if SFM_WITH_CUDNN
       lib::cudnn_backward_data(g, dy, w, dx);
       return;
@@ -89,7 +89,7 @@ void conv2d_backward_data(ConvImpl impl, const ConvGeom& g, const float* w, cons
       no_cudnn("conv2d backward-data");
 #endif
     case ConvImpl::CuBLAS:
-      convk::check_geom("conv2d backward-data (cuBLAS)", g);
+      conv_kernels::check_geom("conv2d backward-data (cuBLAS)", g);
       lib::cublas_backward_data(g, dy, w, dx);
       return;
   }
@@ -103,13 +103,13 @@ void conv2d_backward_weight(ConvImpl impl, const ConvGeom& g, const float* x, co
     return;
   }
   switch (impl) {
-    case ConvImpl::Handwritten: convk::conv2d_backward_weight(false, g, x, dy, dw); return;
+    case ConvImpl::Handwritten: conv_kernels::conv2d_backward_weight(false, g, x, dy, dw); return;
     case ConvImpl::HandwrittenTF32:
       require_tf32("conv2d backward-weight");
-      convk::conv2d_backward_weight(true, g, x, dy, dw);
+      conv_kernels::conv2d_backward_weight(true, g, x, dy, dw);
       return;
     case ConvImpl::CuDNN:
-      convk::check_geom("conv2d backward-weight (cuDNN)", g);
+      conv_kernels::check_geom("conv2d backward-weight (cuDNN)", g);
 #if SFM_WITH_CUDNN
       lib::cudnn_backward_filter(g, x, dy, dw);
       return;
@@ -117,7 +117,7 @@ void conv2d_backward_weight(ConvImpl impl, const ConvGeom& g, const float* x, co
       no_cudnn("conv2d backward-weight");
 #endif
     case ConvImpl::CuBLAS:
-      convk::check_geom("conv2d backward-weight (cuBLAS)", g);
+      conv_kernels::check_geom("conv2d backward-weight (cuBLAS)", g);
       lib::cublas_backward_filter(g, x, dy, dw);
       return;
   }
@@ -131,10 +131,10 @@ void conv_transpose2d_forward(ConvImpl impl, const ConvGeom& g, const float* x, 
                               Activation act, float* y) {
   if (empty(g.N, g.C, g.H, g.W)) return;
   switch (impl) {
-    case ConvImpl::Handwritten: convk::conv_transpose2d_forward(false, g, x, w, b, act, y); return;
+    case ConvImpl::Handwritten: conv_kernels::conv_transpose2d_forward(false, g, x, w, b, act, y); return;
     case ConvImpl::HandwrittenTF32:
       require_tf32("conv_transpose2d forward");
-      convk::conv_transpose2d_forward(true, g, x, w, b, act, y);
+      conv_kernels::conv_transpose2d_forward(true, g, x, w, b, act, y);
       return;
     case ConvImpl::CuDNN:
     case ConvImpl::CuBLAS:

@@ -1,7 +1,7 @@
 #pragma once
 // CUDA convolution launchers (raw device pointers, one ConvGeom). Every function
 // runs on the compute stream and returns without synchronising. `impl` picks the
-// implementation (ConvImpl, engine/op_types.h):
+// implementation (ConvImpl, boundary/op_types.h):
 //   Handwritten      implicit GEMM, FP32 FMA                  (kernels/conv_kernels.h)
 //   HandwrittenTF32  implicit GEMM, TF32 tensor cores (mma.sync m16n8k8), FP32 accumulate; sm_80+
 //   CuDNN            cuDNN, FP32 (FMA math, no TF32), deterministic GEMM-type algorithms (no FFT
@@ -9,8 +9,8 @@
 //   CuBLAS           im2col + cuBLAS SGEMM (pedantic FP32) + col2im gather  (kernels/conv_cublas.cu)
 // All four are deterministic (bitwise equal results for equal inputs on one device).
 //
-// Every launcher takes the geometry as one ConvGeom (engine/op_types.h) and its pointers in
-// the argument order of the CPU function of the same name (engine/cpu/conv.h), after `impl`:
+// Every launcher takes the geometry as one ConvGeom (boundary/op_types.h) and its pointers in
+// the argument order of the CPU function of the same name (cpu/conv.h), after `impl`:
 // engine/ops_conv.cpp calls either through SFM_BACKEND_CALL_CONV. In the convolution's terms
 // x [N,C,H,W], w [O,C,k,k] (OIHW), y [N,O,Ho,Wo]; a transposed convolution is described by
 // the geometry of the convolution it is the adjoint of (ConvGeom::transposed): its input is
@@ -22,7 +22,7 @@
 // deterministic sum (no atomics).
 #include <cstdint>
 
-#include "engine/op_types.h"
+#include "boundary/op_types.h"
 
 namespace sfm::cuda {
 

@@ -10,9 +10,9 @@
 
 #include <algorithm>
 
-#include "kernels/conv_lib.h"
+#include "kernels/conv_library.h"
 #include "kernels/cuda_check.h"
-#include "kernels/device_compat.h"
+#include "kernels/kernel_compiler.h"
 #include "kernels/runtime.h"
 
 namespace sfm::cuda::lib {
@@ -21,8 +21,8 @@ namespace {
 
 constexpr size_t kColBudget = size_t(256) << 20;  // bytes of column buffer per group
 
-using convk::ColGeom;
-using convk::col_geom;
+using conv_kernels::ColGeom;
+using conv_kernels::col_geom;
 
 int64_t group_size(const ConvGeom& g) {
   const int64_t per = g.K() * g.P() * (int64_t)sizeof(float);
@@ -39,7 +39,7 @@ void cublas_forward(const ConvGeom& g, const float* x, const float* w, float* y)
   Scratch col((size_t)(G * K * PQ) * sizeof(float));
   for (int64_t i0 = 0; i0 < g.N; i0 += G) {
     const int64_t cnt = std::min(G, g.N - i0);
-    convk::launch_im2col(cg, x + i0 * g.C * g.H * g.W, col.f(), cnt);
+    conv_kernels::launch_im2col(cg, x + i0 * g.C * g.H * g.W, col.f(), cnt);
     SFM_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, (int)PQ, (int)g.O, (int)K,
                                                &kOne, col.f(), (int)PQ, K * PQ, w, (int)K, 0, &kZero,
                                                y + i0 * g.O * PQ, (int)PQ, g.O * PQ, (int)cnt));
@@ -55,7 +55,7 @@ void cublas_backward_data(const ConvGeom& g, const float* dy, const float* w, fl
     SFM_CUBLAS_CHECK(cublasSgemmStridedBatched(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, (int)PQ, (int)K, (int)g.O,
                                                &kOne, dy + i0 * g.O * PQ, (int)PQ, g.O * PQ, w, (int)K, 0, &kZero,
                                                col.f(), (int)PQ, K * PQ, (int)cnt));
-    convk::launch_col2im(cg, col.f(), dx + i0 * g.C * g.H * g.W, cnt);
+    conv_kernels::launch_col2im(cg, col.f(), dx + i0 * g.C * g.H * g.W, cnt);
   }
 }
 
@@ -65,7 +65,7 @@ void cublas_backward_filter(const ConvGeom& g, const float* x, const float* dy, 
   Scratch col((size_t)(G * K * PQ) * sizeof(float));
   for (int64_t i0 = 0; i0 < g.N; i0 += G) {
     const int64_t cnt = std::min(G, g.N - i0);
-    convk::launch_im2col(cg, x + i0 * g.C * g.H * g.W, col.f(), cnt);
+    conv_kernels::launch_im2col(cg, x + i0 * g.C * g.H * g.W, col.f(), cnt);
     for (int64_t i = 0; i < cnt; ++i) {
       const float* beta = (i0 + i == 0) ? &kZero : &kOne;
       SFM_CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_T, CUBLAS_OP_N, (int)K, (int)g.O, (int)PQ, &kOne,

@@ -16,7 +16,7 @@
 #include <mutex>
 #include <tuple>
 
-#include "kernels/conv_lib.h"
+#include "kernels/conv_library.h"
 #include "kernels/cuda_check.h"
 #include "kernels/runtime.h"
 

@@ -1,9 +1,9 @@
 #pragma once
 // Handwritten convolution kernels: the three convolution GEMMs as implicit-GEMM problems
-// (kernels/igemm.h), their epilogues, and the launchers for conv2d and conv_transpose2d.
+// (kernels/implicit_gemm.h), their epilogues, and the launchers for conv2d and conv_transpose2d.
 // Device code: compiled by kernels/conv.cu, and on the host by the emulated tests.
 //
-// In the convolution's own terms (ConvGeom, engine/op_types.h; P = Ho, Q = Wo below):
+// In the convolution's own terms (ConvGeom, boundary/op_types.h; P = Ho, Q = Wo below):
 // x [N,C,H,W], w [O,C,k,k] (OIHW), y [N,O,P,Q] with P = (H + 2 pad - k)/stride + 1, and y[n,o,p,q] = sum_{c,r,s} w[o,c,r,s] x[n,c,p*st-pad+r, q*st-pad+s].
 //   forward          D[O, N*P*Q]   = W[O, C*k*k]      x im2col(x)[C*k*k, N*P*Q]
 //   backward-data    D[C, N*H*W]   = W^T[C, O*k*k]    x col(dy)[O*k*k, N*H*W], split by the
@@ -18,16 +18,16 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "engine/math/conv_math.h"  // (includes elementwise_math.h before ops.h, as it must)
-#include "kernels/device_compat.h"
-#include "kernels/igemm.h"
+#include "boundary/math/conv_math.h"  // (includes elementwise_math.h before ops.h, as it must)
+#include "kernels/kernel_compiler.h"
+#include "kernels/implicit_gemm.h"
 #include "kernels/reduce_kernels.h"
 
 namespace sfm::cuda {
 SFM_KERNEL_NS_BEGIN
-namespace convk {
+namespace conv_kernels {
 
-// The fused epilogue's activation: engine/math/conv_math.h, shared with the CPU.
+// The fused epilogue's activation: boundary/math/conv_math.h, shared with the CPU.
 SFM_DEV float activate(Activation a, float v) { return math::conv_activation(a, v); }
 
 // ---------------------------------------------------------------- forward
@@ -272,11 +272,11 @@ inline void run_bwd_data(const ConvGeom& g, const float* dy, const float* w, con
       c.hcwc = FastDiv((uint32_t)std::max<int64_t>(1, rh.count * rw.count));
       c.wc = FastDiv((uint32_t)std::max<int64_t>(1, rw.count));
       if (p.ncls == kMaxClasses) {
-        igemm::run(p, tf32);
+        implicit_gemm::run(p, tf32);
         p.ncls = 0;
       }
     }
-  if (p.ncls) igemm::run(p, tf32);
+  if (p.ncls) implicit_gemm::run(p, tf32);
 }
 
 // ---- glue kernels of the library paths (kernels/conv.cu, kernels/conv_cublas.cu)
@@ -307,13 +307,13 @@ inline void launch_bias_activation(float* y, const float* b, int64_t N, int64_t 
   if (n == 0 || (!b && act == Activation::None)) return;
   SFM_CHECK(n < (int64_t(1) << 31), "bias_activation: tensor too large for 32-bit indexing");
   auto* k = &bias_act_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), y, b, FastDiv((uint32_t)P), FastDiv((uint32_t)C), n,
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(n)), dim3(256), y, b, FastDiv((uint32_t)P), FastDiv((uint32_t)C), n,
              act);
 }
 
 inline void launch_activation_backward(const float* y, const float* g, float* out, int64_t n, Activation act) {
   if (n == 0) return;
-  const dim3 grid(red::elementwise_blocks(n)), block(256);
+  const dim3 grid(reduce_kernels::elementwise_blocks(n)), block(256);
   switch (act) {
     case Activation::ReLU: {
       auto* k = &act_backward_kernel<Activation::ReLU>;
@@ -421,7 +421,7 @@ inline void launch_col2im(const ColGeom& cg, const float* dcol, float* dx, int64
 inline void conv2d_forward(bool tf32, const ConvGeom& g, const float* x, const float* w, const float* b,
                            Activation act, float* y) {
   check_geom("conv2d forward", g);
-  igemm::run(make_fwd(g, x, w, b, y, act), tf32);
+  implicit_gemm::run(make_fwd(g, x, w, b, y, act), tf32);
 }
 
 inline void conv2d_backward_data(bool tf32, const ConvGeom& g, const float* w, const float* dy, float* dx) {
@@ -431,7 +431,7 @@ inline void conv2d_backward_data(bool tf32, const ConvGeom& g, const float* w, c
 
 inline void conv2d_backward_weight(bool tf32, const ConvGeom& g, const float* x, const float* dy, float* dw) {
   check_geom("conv2d backward-weight", g);
-  igemm::run(make_bwd_weight(g, x, dy, dw), tf32);
+  implicit_gemm::run(make_bwd_weight(g, x, dy, dw), tf32);
 }
 
 // The transposed convolution of g: y [N,C,H,W] = act(backward_data(x) + b), x [N,O,Ho,Wo],
@@ -442,6 +442,6 @@ inline void conv_transpose2d_forward(bool tf32, const ConvGeom& g, const float* 
   run_bwd_data(g, x, w, b, y, act, tf32);
 }
 
-}  // namespace convk
+}  // namespace conv_kernels
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

@@ -16,8 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/allocator.h"
-#include "engine/device_runtime.h"
+#include "boundary/allocator.h"
+#include "boundary/device_runtime.h"
 #include "kernels/cuda_check.h"
 #include "kernels/runtime.h"
 
@@ -26,7 +26,7 @@ namespace sfm {
 namespace {
 
 #if SFM_EMULATED_CUDA
-constexpr bool kEmulatedDevice = true;  // the emulated device build (kernels/emu_runtime.h)
+constexpr bool kEmulatedDevice = true;  // the emulated device build (kernels/emu_runtime_api.h)
 #else
 constexpr bool kEmulatedDevice = false;
 #endif

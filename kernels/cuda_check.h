@@ -6,7 +6,7 @@
 // the environment variable SFM_CUDA_SYNC=1 is set, synchronises the stream so that a fault
 // inside the kernel is reported at its launch rather than at some later call.
 #if SFM_EMULATED_CUDA
-#include "kernels/emu_runtime.h"  // the host emulation of the runtime (the emulated device build)
+#include "kernels/emu_runtime_api.h"  // the host emulation of the runtime (the emulated device build)
 #else
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -15,7 +15,7 @@
 #include <cudnn.h>
 #endif
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm::cuda {
 

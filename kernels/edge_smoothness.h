@@ -1,7 +1,7 @@
 #pragma once
 // CUDA launchers of edge_aware_smoothness (raw device pointers, on the compute stream). The
-// per-pixel math is engine/math/edge_smoothness_math.h, shared with the CPU loops
-// (engine/cpu/edge_smoothness.cpp), whose signatures these are. Deterministic: per-entry
+// per-pixel math is boundary/math/edge_smoothness_math.h, shared with the CPU loops
+// (cpu/edge_smoothness.cpp), whose signatures these are. Deterministic: per-entry
 // means by the segmented sum, edge sums by fixed block trees added in a fixed order, the
 // backward a per-pixel gather. The upstream gradient is read on the device.
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 // edge_aware_smoothness kernels (device code; kernels/edge_smoothness.cu wraps them, the
-// emulated tests run them on the host). Per-pixel math: engine/math/edge_smoothness_math.h,
+// emulated tests run them on the host). Per-pixel math: boundary/math/edge_smoothness_math.h,
 // instantiated for float exactly as the CPU loops instantiate it.
 //   forward  1. per-entry mean disparity: the deterministic segmented sum (reduce_kernels.h);
 //            2. one thread per pixel: its x and y edge terms, block sums in a fixed tree (double),
@@ -9,15 +9,15 @@
 //   backward one thread per pixel: the gather over its <= 4 edges (no atomics).
 #include <cstdint>
 
-#include "engine/math/edge_smoothness_math.h"
-#include "kernels/device_compat.h"
+#include "boundary/math/edge_smoothness_math.h"
+#include "kernels/kernel_compiler.h"
 #include "kernels/reduce_kernels.h"
 
 namespace sfm::cuda {
 SFM_KERNEL_NS_BEGIN
-namespace edgek {
+namespace edge_smoothness_kernels {
 
-constexpr int kThreads = red::kThreads;
+constexpr int kThreads = reduce_kernels::kThreads;
 
 // Block (blockIdx.x, blockIdx.y = b): pixels [blockIdx.x * kThreads, +kThreads) of entry b.
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
@@ -35,7 +35,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
                                       math::edge_smooth_den(stats[b]), tx, ty);
     v[0] = tx, v[1] = ty;
   }
-  red::block_sum_n<2>(v, sh, tot);
+  reduce_kernels::block_sum_n<2>(v, sh, tot);
   if (threadIdx.x == 0) {
     double* out = partial + (b * (int64_t)gridDim.x + blockIdx.x) * 2;
     out[0] = tot[0], out[1] = tot[1];
@@ -55,7 +55,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
       v[0] += partial[(b * nblk + i) * 2];
       v[1] += partial[(b * nblk + i) * 2 + 1];
     }
-    red::block_sum_n<2>(v, sh, tot);
+    reduce_kernels::block_sum_n<2>(v, sh, tot);
     const double Lb = ax * tot[0] + ay * tot[1];
     if (threadIdx.x == 0) stats[B + b] = (float)Lb;
     total += Lb;
@@ -83,7 +83,7 @@ inline void launch_edge_smoothness_forward(const float* disp, const float* img, 
   check32("edge_aware_smoothness forward", B * C * hw);
   SFM_CHECK(B > 0 && C > 0 && hw > 0, "edge_aware_smoothness forward: empty input");
   SFM_CHECK(B < 65536, "edge_aware_smoothness forward: batch ", B, " is too large (max 65535)");
-  red::launch_segmented_sum(disp, 1, B, hw, 1.0 / (double)hw, stats);  // stats[b] = mean_hw(disp_b)
+  reduce_kernels::launch_segmented_sum(disp, 1, B, hw, 1.0 / (double)hw, stats);  // stats[b] = mean_hw(disp_b)
   const int64_t nblk = ceil_div(hw, kThreads);
   Scratch part((size_t)(B * nblk * 2) * sizeof(double));
   auto* k = &edge_terms_kernel;
@@ -103,10 +103,10 @@ inline void launch_edge_smoothness_backward(const float* disp, const float* img,
   double ax, ay;
   math::edge_smooth_inv_counts(B, H, W, ax, ay);
   auto* k = &edge_grad_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), disp, img, stats, B, C, (int)H, (int)W,
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), disp, img, stats, B, C, (int)H, (int)W,
              FastDiv((uint32_t)(H * W)), FastDiv((uint32_t)W), (float)ax, (float)ay, g, gd, total);
 }
 
-}  // namespace edgek
+}  // namespace edge_smoothness_kernels
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

@@ -1,9 +1,9 @@
 #pragma once
 // CUDA elementwise launchers (raw device pointers, on the compute stream). The per-element
-// functions are engine/math/elementwise_math.h's, shared with the CPU loops.
+// functions are boundary/math/elementwise_math.h's, shared with the CPU loops.
 #include <cstdint>
 
-#include "engine/math/elementwise_math.h"
+#include "boundary/math/elementwise_math.h"
 
 namespace sfm::cuda {
 

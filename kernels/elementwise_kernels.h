@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "engine/math/elementwise_math.h"
-#include "kernels/device_compat.h"
+#include "boundary/math/elementwise_math.h"
+#include "kernels/kernel_compiler.h"
 #include "kernels/reduce_kernels.h"
 
 namespace sfm::cuda {
@@ -32,17 +32,17 @@ SFM_GLOBAL void binary_kernel(const float* a, const float* b, float* out, int64_
 template <UnaryOp OP>
 void unary_fwd_as(const float* x, float* y, int64_t n, float p0, float p1) {
   auto* k = &unary_kernel<OP>;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), x, y, n, p0, p1);
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(n)), dim3(256), x, y, n, p0, p1);
 }
 template <UnaryOp OP>
 void unary_bwd_as(const float* x, const float* y, const float* g, float* gx, int64_t n, float p0, float p1) {
   auto* k = &unary_grad_kernel<OP>;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), x, y, g, gx, n, p0, p1);
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(n)), dim3(256), x, y, g, gx, n, p0, p1);
 }
 template <BinaryOp OP>
 void binary_as(const float* a, const float* b, float* out, int64_t n) {
   auto* k = &binary_kernel<OP>;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), a, b, out, n);
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(n)), dim3(256), a, b, out, n);
 }
 
 inline void launch_unary(UnaryOp op, const float* x, float* y, int64_t n, float p0, float p1) {
@@ -85,7 +85,7 @@ inline void launch_binary(BinaryOp op, const float* a, const float* b, float* ou
   fail("binary_forward: unknown op ", (int)op);
 }
 
-// p[0..n) = v (the device side of engine/device_runtime.h's cuda_fill_f32, kernels/runtime.cu).
+// p[0..n) = v (the device side of boundary/device_runtime.h's cuda_fill_f32, kernels/runtime.cu).
 SFM_GLOBAL void fill_kernel(float* __restrict__ p, size_t n, float v) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) p[i] = v;
 }

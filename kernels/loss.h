@@ -1,8 +1,8 @@
 #pragma once
 // CUDA regulariser launchers (raw device pointers, on the compute stream): second-order
 // smoothness, the explainability cross-entropy (sigmoid mask) and its 2-class softmax form,
-// and the softmax pair mask. Per-element math: engine/math/loss_math.h, shared with the
-// CPU loops (engine/cpu/loss.cpp). Each loss value and its gradient take one pass each (or
+// and the softmax pair mask. Per-element math: boundary/math/loss_math.h, shared with the
+// CPU loops (cpu/loss.cpp). Each loss value and its gradient take one pass each (or
 // one pass together, *_value_and_grad):
 // values are summed per block in a fixed tree (double) and the block sums in a fixed order
 // by a second, one-block pass that also applies the normalisation. Upstream gradients of
@@ -12,7 +12,7 @@
 namespace sfm::cuda {
 
 // x: planes of H x W. loss[0] = sum_k mean|term_k| (inv_count[k] = 1 / (#origins of term k
-// over all planes), 0 for an empty term; see engine/math/loss_math.h).
+// over all planes), 0 for an empty term; see boundary/math/loss_math.h).
 void smoothness_forward(const float* x, int64_t planes, int64_t H, int64_t W, const double inv_count[4], float* loss);
 // gx = g[0] * d loss / dx.
 void smoothness_backward(const float* x, int64_t planes, int64_t H, int64_t W, const double inv_count[4],

@@ -1,20 +1,20 @@
 #pragma once
 // Regulariser kernels (device code; kernels/loss.cu wraps them, the emulated tests run them
 // on the host). One thread per element (smoothness: per pixel origin); sums as described in
-// kernels/loss.h. The per-element math is engine/math/loss_math.h's, instantiated for float
+// kernels/loss.h. The per-element math is boundary/math/loss_math.h's, instantiated for float
 // exactly as the CPU loops instantiate it.
 #include <algorithm>
 #include <cstdint>
 
-#include "engine/math/loss_math.h"
-#include "kernels/device_compat.h"
+#include "boundary/math/loss_math.h"
+#include "kernels/kernel_compiler.h"
 #include "kernels/reduce_kernels.h"
 
 namespace sfm::cuda {
 SFM_KERNEL_NS_BEGIN
-namespace lossk {
+namespace loss_kernels {
 
-constexpr int kThreads = red::kThreads;
+constexpr int kThreads = reduce_kernels::kThreads;
 constexpr int kTerms = math::kSmoothTerms;  // 4
 
 struct Inv4 {
@@ -36,7 +36,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
   }
   double v[kTerms], tot[kTerms];
   for (int k = 0; k < kTerms; ++k) v[k] = s[k];
-  red::block_sum_n<kTerms>(v, sh, tot);
+  reduce_kernels::block_sum_n<kTerms>(v, sh, tot);
   if (threadIdx.x == 0)
     for (int k = 0; k < kTerms; ++k) partial[(int64_t)blockIdx.x * kTerms + k] = tot[k];
 }
@@ -86,7 +86,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
   }
   double v[kTerms], tot[kTerms];
   for (int k = 0; k < kTerms; ++k) v[k] = s[k];
-  red::block_sum_n<kTerms>(v, sh, tot);
+  reduce_kernels::block_sum_n<kTerms>(v, sh, tot);
   if (threadIdx.x == 0)
     for (int k = 0; k < kTerms; ++k) partial[(int64_t)blockIdx.x * kTerms + k] = tot[k];
 }
@@ -96,7 +96,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) bce_fwd_kernel(const float* m, int64
   SFM_SHARED_ARRAY(double, sh, [kThreads]);
   const int64_t i = (int64_t)blockIdx.x * kThreads + threadIdx.x;
   const double v = i < n ? (double)math::bce_ones(m[i]) : 0.0;
-  const double tot = red::block_sum(v, sh);
+  const double tot = reduce_kernels::block_sum(v, sh);
   if (threadIdx.x == 0) partial[blockIdx.x] = tot;
 }
 // Value and gradient in one pass (upstream gradient 1): gm[i] = (1/n) * d bce / dm.
@@ -109,7 +109,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) bce_fused_kernel(const float* m, int
     v = (double)math::bce_ones(mi);
     gm[i] = (float)(1.0 / (double)n) * math::bce_ones_grad(mi);
   }
-  const double tot = red::block_sum(v, sh);
+  const double tot = reduce_kernels::block_sum(v, sh);
   if (threadIdx.x == 0) partial[blockIdx.x] = tot;
 }
 SFM_GLOBAL void bce_bwd_kernel(const float* m, int64_t n, const float* g, float* gm) {
@@ -130,7 +130,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) pair_ce_fwd_kernel(const float* logi
     const float* l0 = logits + 2 * (int64_t)bs * hw.d;
     v = (double)math::pair_ce(l0[p], l0[hw.d + p]);
   }
-  const double tot = red::block_sum(v, sh);
+  const double tot = reduce_kernels::block_sum(v, sh);
   if (threadIdx.x == 0) partial[blockIdx.x] = tot;
 }
 SFM_GLOBAL void pair_ce_bwd_kernel(const float* logits, FastDiv hw, int64_t n, const float* g, float* gl) {
@@ -186,7 +186,7 @@ inline void launch_smoothness_backward(const float* x, int64_t planes, int64_t H
   check32("smoothness_loss backward", total);
   if (total == 0) return;
   auto* k = &smooth_bwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), x, (int)H, (int)W, FastDiv((uint32_t)(H * W)),
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), x, (int)H, (int)W, FastDiv((uint32_t)(H * W)),
              FastDiv((uint32_t)W), total, inv4(inv_count), g, gx);
 }
 
@@ -211,7 +211,7 @@ inline void launch_explainability_fused(const float* m, int64_t n, float* loss, 
   Scratch part((size_t)nblk * sizeof(double));
   auto* k = &bce_fused_kernel;
   SFM_LAUNCH(k, dim3((unsigned)nblk), dim3(kThreads), m, n, static_cast<double*>(part.get()), gm);
-  auto* f = &red::finish_mean_kernel;
+  auto* f = &reduce_kernels::finish_mean_kernel;
   SFM_LAUNCH(f, dim3(1), dim3(kThreads), (const double*)part.get(), nblk, (double)n, loss);
 }
 
@@ -222,14 +222,14 @@ inline void launch_explainability_forward(const float* m, int64_t n, float* loss
   Scratch part((size_t)nblk * sizeof(double));
   auto* k = &bce_fwd_kernel;
   SFM_LAUNCH(k, dim3((unsigned)nblk), dim3(kThreads), m, n, static_cast<double*>(part.get()));
-  auto* f = &red::finish_mean_kernel;
+  auto* f = &reduce_kernels::finish_mean_kernel;
   SFM_LAUNCH(f, dim3(1), dim3(kThreads), (const double*)part.get(), nblk, (double)n, loss);
 }
 inline void launch_explainability_backward(const float* m, int64_t n, const float* g, float* gm) {
   check32("explainability_loss backward", n);
   if (n == 0) return;
   auto* k = &bce_bwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), m, n, g, gm);
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(n)), dim3(256), m, n, g, gm);
 }
 
 inline void launch_softmax_ce_forward(const float* logits, int64_t B, int64_t S, int64_t hw, float* loss) {
@@ -241,7 +241,7 @@ inline void launch_softmax_ce_forward(const float* logits, int64_t B, int64_t S,
   auto* k = &pair_ce_fwd_kernel;
   SFM_LAUNCH(k, dim3((unsigned)nblk), dim3(kThreads), logits, FastDiv((uint32_t)hw), n,
              static_cast<double*>(part.get()));
-  auto* f = &red::finish_mean_kernel;
+  auto* f = &reduce_kernels::finish_mean_kernel;
   SFM_LAUNCH(f, dim3(1), dim3(kThreads), (const double*)part.get(), nblk, (double)n, loss);
 }
 inline void launch_softmax_ce_backward(const float* logits, int64_t B, int64_t S, int64_t hw, const float* g,
@@ -250,23 +250,23 @@ inline void launch_softmax_ce_backward(const float* logits, int64_t B, int64_t S
   check32("explainability_loss_softmax backward", 2 * n);
   if (n == 0) return;
   auto* k = &pair_ce_bwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), logits, FastDiv((uint32_t)hw), n, g, gl);
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(n)), dim3(256), logits, FastDiv((uint32_t)hw), n, g, gl);
 }
 inline void launch_pairs_mask_forward(const float* logits, int64_t B, int64_t S, int64_t hw, float* mask) {
   const int64_t n = B * S * hw;
   check32("softmax_pairs_mask forward", 2 * n);
   if (n == 0) return;
   auto* k = &pair_mask_fwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), logits, FastDiv((uint32_t)hw), n, mask);
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(n)), dim3(256), logits, FastDiv((uint32_t)hw), n, mask);
 }
 inline void launch_pairs_mask_backward(const float* y, const float* gy, int64_t B, int64_t S, int64_t hw, float* gl) {
   const int64_t n = B * S * hw;
   check32("softmax_pairs_mask backward", 2 * n);
   if (n == 0) return;
   auto* k = &pair_mask_bwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(n)), dim3(256), y, gy, FastDiv((uint32_t)hw), n, gl);
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(n)), dim3(256), y, gy, FastDiv((uint32_t)hw), n, gl);
 }
 
-}  // namespace lossk
+}  // namespace loss_kernels
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

@@ -1,7 +1,7 @@
 #pragma once
 // CUDA launchers of min_reprojection_loss (raw device pointers, on the compute stream);
-// shapes as in engine/ops.h, types in engine/op_types.h, per-pixel math in
-// engine/math/min_reprojection_math.h (shared with engine/cpu/min_reprojection.cpp).
+// shapes as in engine/ops.h, types in boundary/op_types.h, per-pixel math in
+// boundary/math/min_reprojection_math.h (shared with cpu/min_reprojection.cpp).
 //
 // Forward: one thread per target pixel computes, for every source, the 9 projections and
 // bilinear samples of its 3x3 window (recomputed, never stored), the SSIM + L1 error, the
@@ -15,11 +15,11 @@
 // bitwise reproducible. The upstream gradient is read on the device.
 #include <cstdint>
 
-#include "engine/op_types.h"
+#include "boundary/op_types.h"
 
 namespace sfm::cuda {
 
-// The same signatures as engine/cpu/min_reprojection.h: loss[0] on the device, chosen
+// The same signatures as cpu/min_reprojection.h: loss[0] on the device, chosen
 // [B,1,H,W] (required), warped [B,S,C,H,W] (nullable).
 void min_reprojection_forward(const float* tgt, const float* srcs, const float* depth, const float* poses,
                               const float* K, MinReprojectionDims d, const MinReprojectionOptions& opt, float* loss,

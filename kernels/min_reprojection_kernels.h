@@ -1,20 +1,20 @@
 #pragma once
 // min_reprojection_loss kernels (device code; kernels/min_reprojection.cu wraps them, the
 // emulated tests run them on the host). See kernels/min_reprojection.h for the scheme. All
-// per-pixel arithmetic is engine/math/min_reprojection_math.h's (and warp_math.h's),
+// per-pixel arithmetic is boundary/math/min_reprojection_math.h's (and warp_math.h's),
 // instantiated for float exactly as the CPU loops instantiate it.
 #include <cstdint>
 
-#include "engine/math/min_reprojection_math.h"
-#include "kernels/device_compat.h"
+#include "boundary/math/min_reprojection_math.h"
+#include "kernels/kernel_compiler.h"
 #include "kernels/reduce_kernels.h"
 #include "kernels/warp_kernels.h"  // setup_pairs, pose_grad_kernel, check_dims
 
 namespace sfm::cuda {
 SFM_KERNEL_NS_BEGIN
-namespace minrepk {
+namespace min_reprojection_kernels {
 
-constexpr int kThreads = red::kThreads;  // 256: one target pixel per thread
+constexpr int kThreads = reduce_kernels::kThreads;  // 256: one target pixel per thread
 constexpr int kAcc = math::kWarpAcc;     // 12
 
 struct MinReprojArgs {
@@ -48,12 +48,12 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) fwd_kernel(MinReprojArgs a, float* c
     v = (double)math::min_reprojection_pixel_forward(view_of(a, b), (int)x, (int)y, chosen + (int64_t)b * plane + pix,
                                                      warped ? warped + (int64_t)b * a.S * a.C * plane : nullptr);
   }
-  const double tot = red::block_sum(v, sh);
+  const double tot = reduce_kernels::block_sum(v, sh);
   if (threadIdx.x == 0) partial[(int64_t)b * gridDim.x + blockIdx.x] = tot;
 }
 
 // Backward: gdepth per pixel (nullable); partial [B*S][gridDim.x][12] (nullable) block sums of
-// the pose terms, summed in block order by warpk::pose_grad_kernel.
+// the pose terms, summed in block order by warp_kernels::pose_grad_kernel.
 SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
     bwd_kernel(MinReprojArgs a, const float* chosen, const float* gscale, double count, float* gdepth, double* partial) {
   SFM_SHARED_ARRAY(double, sh, [kAcc * kThreads]);
@@ -74,7 +74,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
     if (partial) {  // uniform across the block
       double vv[kAcc], tot[kAcc];
       for (int k = 0; k < kAcc; ++k) vv[k] = acc[k];
-      red::block_sum_n<kAcc>(vv, sh, tot);
+      reduce_kernels::block_sum_n<kAcc>(vv, sh, tot);
       if (threadIdx.x == 0)
         for (int k = 0; k < kAcc; ++k) partial[(((int64_t)b * a.S + s) * gridDim.x + blockIdx.x) * kAcc + k] = tot[k];
     }
@@ -85,7 +85,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
 // ---------------------------------------------------------------- launchers
 inline void check_sizes(const char* op, int64_t B, int64_t S, int64_t C, int64_t H, int64_t W,
                         const MinReprojectionOptions& opt) {
-  warpk::check_dims(op, B, C, H, W, S);
+  warp_kernels::check_dims(op, B, C, H, W, S);
   SFM_CHECK(B * S * C * H * W > 0, op, ": empty input");
   SFM_CHECK(!opt.use_ssim || (H >= 2 && W >= 2), op, ": the SSIM window's reflection padding needs H, W >= 2, got ",
             H, "x", W);
@@ -102,12 +102,12 @@ inline void launch_forward(const float* tgt, const float* srcs, const float* dep
   const int64_t B = d.B, S = d.S, C = d.C, H = d.H, W = d.W;
   check_sizes("min_reprojection_loss forward", B, S, C, H, W, opt);
   const int64_t plane = H * W, nblk = ceil_div(plane, kThreads);
-  Scratch Mm = warpk::setup_pairs(poses, K, B * S, S, opt.rotation);
+  Scratch Mm = warp_kernels::setup_pairs(poses, K, B * S, S, opt.rotation);
   Scratch part((size_t)B * nblk * sizeof(double));
   auto* k = &fwd_kernel;
   SFM_LAUNCH(k, dim3((unsigned)nblk, (unsigned)B), dim3(kThreads), args_of(tgt, srcs, depth, Mm.f(), S, C, H, W, opt),
              chosen, warped, static_cast<double*>(part.get()));
-  auto* f = &red::finish_mean_kernel;
+  auto* f = &reduce_kernels::finish_mean_kernel;
   SFM_LAUNCH(f, dim3(1), dim3(kThreads), (const double*)part.get(), B * nblk, (double)(B * plane), loss);
 }
 
@@ -118,19 +118,19 @@ inline void launch_backward(const float* tgt, const float* srcs, const float* de
   check_sizes("min_reprojection_loss backward", B, S, C, H, W, opt);
   if (!gdepth && !gposes) return;
   const int64_t plane = H * W, nblk = ceil_div(plane, kThreads);
-  Scratch Mm = warpk::setup_pairs(poses, K, B * S, S, opt.rotation);
+  Scratch Mm = warp_kernels::setup_pairs(poses, K, B * S, S, opt.rotation);
   Scratch part(gposes ? (size_t)B * S * nblk * kAcc * sizeof(double) : 0);
   double* partial = gposes ? static_cast<double*>(part.get()) : nullptr;
   auto* k = &bwd_kernel;
   SFM_LAUNCH(k, dim3((unsigned)nblk, (unsigned)B), dim3(kThreads), args_of(tgt, srcs, depth, Mm.f(), S, C, H, W, opt),
              chosen, gscale, (double)(B * plane), gdepth, partial);
   if (gposes) {
-    auto* f = &warpk::pose_grad_kernel;
+    auto* f = &warp_kernels::pose_grad_kernel;
     SFM_LAUNCH(f, dim3((unsigned)ceil_div(B * S, 64)), dim3(64), (const double*)partial, (int)nblk, poses, K,
                (int)(B * S), (int)S, opt.rotation, gposes);
   }
 }
 
-}  // namespace minrepk
+}  // namespace min_reprojection_kernels
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

@@ -12,11 +12,11 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/device_compat.h"
+#include "kernels/kernel_compiler.h"
 
 namespace sfm::cuda {
 SFM_KERNEL_NS_BEGIN
-namespace red {
+namespace reduce_kernels {
 
 constexpr int kThreads = 256;
 constexpr int kChunk = 4096;
@@ -185,6 +185,6 @@ inline void launch_scalar_broadcast(const float* g, float scale, float* out, int
   SFM_LAUNCH(k, dim3(elementwise_blocks(n)), dim3(256), g, n, scale, out);
 }
 
-}  // namespace red
+}  // namespace reduce_kernels
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

@@ -1,6 +1,6 @@
 #pragma once
 // CUDA resampling launchers (raw device pointers, on the compute stream). Per-pixel weights
-// are engine/math/resample_math.h's, shared with the CPU loops (engine/cpu/resample.h).
+// are boundary/math/resample_math.h's, shared with the CPU loops (cpu/resample.h).
 // The backward passes are gathers (one thread per input pixel adds the outputs that read
 // it, in a fixed order): no atomics, reproducible bits.
 #include <cstdint>

@@ -1,18 +1,18 @@
 #pragma once
 // Resampling kernels (device code; kernels/resample.cu wraps them). One thread per output
 // element in the forward passes, one per input element in the backward passes; the weights
-// and reader ranges come from engine/math/resample_math.h. The backward sums run in the
+// and reader ranges come from boundary/math/resample_math.h. The backward sums run in the
 // CPU's order (along x for each output row, then along y), so both backends round alike.
 #include <algorithm>
 #include <cstdint>
 
-#include "engine/math/resample_math.h"
-#include "kernels/device_compat.h"
+#include "boundary/math/resample_math.h"
+#include "kernels/kernel_compiler.h"
 #include "kernels/reduce_kernels.h"
 
 namespace sfm::cuda {
 SFM_KERNEL_NS_BEGIN
-namespace resk {
+namespace resample_kernels {
 
 SFM_GLOBAL void upsample2x_fwd_kernel(const float* x, float* y, int64_t H, int64_t W, FastDiv ohw, FastDiv ow,
                                       int64_t total) {
@@ -96,7 +96,7 @@ inline void launch_upsample2x_forward(const float* x, float* y, int64_t planes, 
   if (total == 0) return;
   check32("upsample2x forward", total);
   auto* k = &upsample2x_fwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), x, y, H, W, FastDiv((uint32_t)(4 * H * W)),
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), x, y, H, W, FastDiv((uint32_t)(4 * H * W)),
              FastDiv((uint32_t)(2 * W)), total);
 }
 inline void launch_upsample2x_backward(const float* g, float* gx, int64_t planes, int64_t H, int64_t W) {
@@ -104,7 +104,7 @@ inline void launch_upsample2x_backward(const float* g, float* gx, int64_t planes
   if (total == 0) return;
   check32("upsample2x backward", 4 * total);
   auto* k = &upsample2x_bwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), g, gx, H, W, FastDiv((uint32_t)(H * W)),
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), g, gx, H, W, FastDiv((uint32_t)(H * W)),
              FastDiv((uint32_t)W), total);
 }
 inline void launch_area_forward(const float* x, float* y, int64_t planes, int64_t H, int64_t W, int64_t h, int64_t w) {
@@ -112,7 +112,7 @@ inline void launch_area_forward(const float* x, float* y, int64_t planes, int64_
   if (total == 0) return;
   check32("area forward", std::max(total, planes * H * W));
   auto* k = &area_fwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), x, y, H, W, h, w, FastDiv((uint32_t)(h * w)),
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), x, y, H, W, h, w, FastDiv((uint32_t)(h * w)),
              FastDiv((uint32_t)w), total);
 }
 inline void launch_area_backward(const float* g, float* gx, int64_t planes, int64_t H, int64_t W, int64_t h,
@@ -121,10 +121,10 @@ inline void launch_area_backward(const float* g, float* gx, int64_t planes, int6
   if (total == 0) return;
   check32("area backward", std::max(total, planes * h * w));
   auto* k = &area_bwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), g, gx, H, W, h, w, FastDiv((uint32_t)(H * W)),
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), g, gx, H, W, h, w, FastDiv((uint32_t)(H * W)),
              FastDiv((uint32_t)W), total);
 }
 
-}  // namespace resk
+}  // namespace resample_kernels
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

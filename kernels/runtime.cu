@@ -1,5 +1,5 @@
 // The CUDA runtime of the engine: device selection, the compute stream, library handles,
-// checked-call error reporting, and the device services of engine/device_runtime.h.
+// checked-call error reporting, and the device services of boundary/device_runtime.h.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "kernels/cuda_check.h"
 #include "kernels/elementwise_kernels.h"
 #include "kernels/runtime.h"
@@ -156,7 +156,7 @@ void zero_async(float* p, size_t n) {
 
 }  // namespace sfm::cuda
 
-// ---------------------------------------------------------------- engine/device_runtime.h
+// ---------------------------------------------------------------- boundary/device_runtime.h
 namespace sfm {
 
 bool cuda_available() {

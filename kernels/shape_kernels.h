@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/device_compat.h"
+#include "kernels/kernel_compiler.h"
 #include "kernels/reduce_kernels.h"
 
 namespace sfm::cuda {
 SFM_KERNEL_NS_BEGIN
-namespace shapek {
+namespace shape_kernels {
 
 SFM_GLOBAL void copy_blocks_kernel(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, FastDiv len,
                                    int64_t total) {
@@ -49,7 +49,7 @@ inline void launch_copy_blocks(const float* src, int64_t src_stride, float* dst,
   if (total == 0) return;
   check32("copy_blocks", total);
   auto* k = &copy_blocks_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), src, src_stride, dst, dst_stride,
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), src, src_stride, dst, dst_stride,
              FastDiv((uint32_t)len), total);
 }
 
@@ -58,7 +58,7 @@ inline void launch_crop(const float* src, float* dst, int64_t planes, int64_t H,
   if (total == 0) return;
   check32("crop", planes * H * W);
   auto* k = &crop_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), src, dst, FastDiv((uint32_t)(h * w)),
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), src, dst, FastDiv((uint32_t)(h * w)),
              FastDiv((uint32_t)w), H, W, total);
 }
 
@@ -67,10 +67,10 @@ inline void launch_uncrop(const float* src, float* dst, int64_t planes, int64_t 
   if (total == 0) return;
   check32("uncrop", total);
   auto* k = &uncrop_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), src, dst, FastDiv((uint32_t)(H * W)),
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), src, dst, FastDiv((uint32_t)(H * W)),
              FastDiv((uint32_t)W), h, w, total);
 }
 
-}  // namespace shapek
+}  // namespace shape_kernels
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

@@ -1,7 +1,7 @@
 #pragma once
 // CUDA launchers of upsample_bilinear (raw device pointers, on the compute stream): bilinear
-// resize to any size, align_corners=False. Taps: engine/math/upsample_bilinear_math.h, shared
-// with the CPU loops (engine/cpu/upsample_bilinear.h). The backward is a gather (one thread
+// resize to any size, align_corners=False. Taps: boundary/math/upsample_bilinear_math.h, shared
+// with the CPU loops (cpu/upsample_bilinear.h). The backward is a gather (one thread
 // per input pixel, fixed order): no atomics, reproducible bits.
 #include <cstdint>
 

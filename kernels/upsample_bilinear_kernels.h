@@ -2,18 +2,18 @@
 // upsample_bilinear kernels (device code; kernels/upsample_bilinear.cu wraps them, the emulated
 // tests run them on the host). Forward: one thread per output element. Backward: one thread per
 // input element, a gather over the outputs whose taps read it (readers and weights from
-// engine/math/upsample_bilinear_math.h), summed in the CPU's order (along x for each output
+// boundary/math/upsample_bilinear_math.h), summed in the CPU's order (along x for each output
 // row, then along y): no atomics, reproducible bits.
 #include <algorithm>
 #include <cstdint>
 
-#include "engine/math/upsample_bilinear_math.h"
-#include "kernels/device_compat.h"
+#include "boundary/math/upsample_bilinear_math.h"
+#include "kernels/kernel_compiler.h"
 #include "kernels/reduce_kernels.h"
 
 namespace sfm::cuda {
 SFM_KERNEL_NS_BEGIN
-namespace upbk {
+namespace upsample_bilinear_kernels {
 
 SFM_GLOBAL void resize_bilinear_fwd_kernel(const float* x, float* y, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
                                            FastDiv ohw, FastDiv ow, int64_t total) {
@@ -59,7 +59,7 @@ inline void launch_upsample_bilinear_forward(const float* x, float* y, int64_t p
   if (total == 0) return;
   check32("upsample_bilinear forward", std::max(total, planes * H * W));
   auto* k = &resize_bilinear_fwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), x, y, H, W, Ho, Wo, FastDiv((uint32_t)(Ho * Wo)),
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), x, y, H, W, Ho, Wo, FastDiv((uint32_t)(Ho * Wo)),
              FastDiv((uint32_t)Wo), total);
 }
 inline void launch_upsample_bilinear_backward(const float* g, float* gx, int64_t planes, int64_t H, int64_t W,
@@ -68,10 +68,10 @@ inline void launch_upsample_bilinear_backward(const float* g, float* gx, int64_t
   if (total == 0) return;
   check32("upsample_bilinear backward", std::max(total, planes * Ho * Wo));
   auto* k = &resize_bilinear_bwd_kernel;
-  SFM_LAUNCH(k, dim3(red::elementwise_blocks(total)), dim3(256), g, gx, H, W, Ho, Wo, FastDiv((uint32_t)(H * W)),
+  SFM_LAUNCH(k, dim3(reduce_kernels::elementwise_blocks(total)), dim3(256), g, gx, H, W, Ho, Wo, FastDiv((uint32_t)(H * W)),
              FastDiv((uint32_t)W), total);
 }
 
-}  // namespace upbk
+}  // namespace upsample_bilinear_kernels
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

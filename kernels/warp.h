@@ -1,7 +1,7 @@
 #pragma once
 // CUDA geometry launchers (raw device pointers, on the compute stream): pose_vec2mat,
-// inverse_warp and the fused photometric loss. Per-pixel math: engine/math/warp_math.h,
-// shared with the CPU loops (engine/cpu/warp.cpp); shapes as in engine/ops.h, types in engine/op_types.h.
+// inverse_warp and the fused photometric loss. Per-pixel math: boundary/math/warp_math.h,
+// shared with the CPU loops (cpu/warp.cpp); shapes as in engine/ops.h, types in boundary/op_types.h.
 //
 // One thread per target pixel: the projection and the bilinear taps are computed once and
 // reused across channels (and, in the photometric loss, the depth is read once for all
@@ -13,7 +13,7 @@
 // max|gout| so that no sum can overflow. Scalar upstream gradients are read on the device.
 #include <cstdint>
 
-#include "engine/op_types.h"
+#include "boundary/op_types.h"
 
 namespace sfm::cuda {
 
@@ -22,7 +22,7 @@ void pose_vec2mat_forward(const float* pose, int64_t B, RotationMode mode, float
 void pose_vec2mat_backward(const float* pose, const float* gRt, int64_t B, RotationMode mode, float* gpose);
 
 // out [B,C,H,W] = inverse_warp(src, depth [B,1,H,W], pose [B,6], K [B,3,3]); valid [B,1,H,W] nullable.
-// The same signatures as the CPU functions of engine/cpu/warp.h (dims structs: engine/op_types.h).
+// The same signatures as the CPU functions of cpu/warp.h (dims structs: boundary/op_types.h).
 void inverse_warp_forward(const float* src, const float* depth, const float* pose, const float* K, WarpDims d,
                           Padding padding, RotationMode mode, float* out, float* valid);
 // From gout [B,C,H,W]: gsrc [B,C,H,W], gdepth [B,1,H,W], gpose [B,6]; each nullable (not computed).

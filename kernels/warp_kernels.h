@@ -1,20 +1,20 @@
 #pragma once
 // Geometry kernels (device code; kernels/warp.cu wraps them, the emulated tests run them on
 // the host). See kernels/warp.h for the scheme. All per-pixel arithmetic is
-// engine/math/warp_math.h's, instantiated for float exactly as the CPU loops instantiate it.
+// boundary/math/warp_math.h's, instantiated for float exactly as the CPU loops instantiate it.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
-#include "engine/math/warp_math.h"
-#include "kernels/device_compat.h"
+#include "boundary/math/warp_math.h"
+#include "kernels/kernel_compiler.h"
 #include "kernels/reduce_kernels.h"
 
 namespace sfm::cuda {
 SFM_KERNEL_NS_BEGIN
-namespace warpk {
+namespace warp_kernels {
 
-constexpr int kThreads = red::kThreads;  // 256: one target pixel per thread
+constexpr int kThreads = reduce_kernels::kThreads;  // 256: one target pixel per thread
 constexpr int kAcc = math::kWarpAcc;     // 12
 
 // ---------------------------------------------------------------- per-pair setup and pose gradient
@@ -88,7 +88,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
   if (partial) {  // uniform across the block
     double v[kAcc], tot[kAcc];
     for (int k = 0; k < kAcc; ++k) v[k] = acc[k];
-    red::block_sum_n<kAcc>(v, sh, tot);
+    reduce_kernels::block_sum_n<kAcc>(v, sh, tot);
     if (threadIdx.x == 0)
       for (int k = 0; k < kAcc; ++k) partial[((int64_t)b * gridDim.x + blockIdx.x) * kAcc + k] = tot[k];
   }
@@ -184,7 +184,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads) photo_fwd_kernel(PhotoArgs a, float*
                                                    warped ? warped + bs * a.C * plane : nullptr);
     }
   }
-  const double tot = red::block_sum(v, sh);
+  const double tot = reduce_kernels::block_sum(v, sh);
   if (threadIdx.x == 0) partial[(int64_t)b * gridDim.x + blockIdx.x] = tot;
 }
 
@@ -214,7 +214,7 @@ SFM_GLOBAL void SFM_LAUNCH_BOUNDS(kThreads)
     if (partial) {  // uniform across the block
       double v[kAcc], tot[kAcc];
       for (int k = 0; k < kAcc; ++k) v[k] = acc[k];
-      red::block_sum_n<kAcc>(v, sh, tot);
+      reduce_kernels::block_sum_n<kAcc>(v, sh, tot);
       if (threadIdx.x == 0)
         for (int k = 0; k < kAcc; ++k) partial[(bs * gridDim.x + blockIdx.x) * kAcc + k] = tot[k];
     }
@@ -291,12 +291,12 @@ inline void launch_inverse_warp_backward(const float* src, const float* depth, c
     zero_async(static_cast<float*>(mx.get()), 1);
     zero_async(static_cast<float*>(acc.get()), (size_t)n * 2);
     auto* km = &absmax_kernel;
-    SFM_LAUNCH(km, dim3(red::elementwise_blocks(n)), dim3(256), gout, n, static_cast<unsigned int*>(mx.get()));
+    SFM_LAUNCH(km, dim3(reduce_kernels::elementwise_blocks(n)), dim3(256), gout, n, static_cast<unsigned int*>(mx.get()));
     auto* ks = &warp_src_grad_kernel;
     SFM_LAUNCH(ks, grid, dim3(kThreads), depth, (const float*)Mm.f(), (int)C, (int)H, (int)W, FastDiv((uint32_t)W),
                padding, gout, (const unsigned int*)mx.get(), static_cast<unsigned long long*>(acc.get()));
     auto* kf = &fixed_to_float_kernel;
-    SFM_LAUNCH(kf, dim3(red::elementwise_blocks(n)), dim3(256), (const unsigned long long*)acc.get(), n,
+    SFM_LAUNCH(kf, dim3(reduce_kernels::elementwise_blocks(n)), dim3(256), (const unsigned long long*)acc.get(), n,
                (const unsigned int*)mx.get(), plane, gsrc);
   }
 }
@@ -320,7 +320,7 @@ inline void launch_photometric_forward(const float* tgt, const float* srcs, cons
   auto* k = &photo_fwd_kernel;
   SFM_LAUNCH(k, dim3((unsigned)nblk, (unsigned)B), dim3(kThreads),
              photo_args(tgt, srcs, depth, mask, Mm.f(), S, C, H, W, opt), warped, static_cast<double*>(part.get()));
-  auto* f = &red::finish_mean_kernel;
+  auto* f = &reduce_kernels::finish_mean_kernel;
   SFM_LAUNCH(f, dim3(1), dim3(kThreads), (const double*)part.get(), B * nblk, (double)(B * C * plane), loss);
 }
 
@@ -347,6 +347,6 @@ inline void launch_photometric_backward(const float* tgt, const float* srcs, con
   }
 }
 
-}  // namespace warpk
+}  // namespace warp_kernels
 SFM_KERNEL_NS_END
 }  // namespace sfm::cuda

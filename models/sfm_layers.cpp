@@ -4,7 +4,7 @@
 #include <map>
 #include <utility>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/ops.h"
 
 namespace sfm {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/op_types.h"  // ConvGeom, Activation
+#include "boundary/op_types.h"  // ConvGeom, Activation
 #include "engine/tensor.h"
 
 namespace sfm {

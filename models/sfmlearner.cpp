@@ -5,8 +5,8 @@
 #include <cmath>
 #include <functional>
 
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 #include "engine/ops.h"
 
 namespace sfm {

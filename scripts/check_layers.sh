@@ -1,46 +1,49 @@
 #!/usr/bin/env bash
-# The include rules of the layers (docs/architecture.md), checked on the sources:
-#   engine/math/ and kernels/   see only the typed op boundary: engine/op_types.h, engine/error.h,
-#                               engine/hd.h, each other and the CUDA/system headers — never
-#                               engine/ops.h, engine/tensor.h, the tape or model code. Exception:
-#                               kernels/runtime.cu and kernels/cuda_allocator.cu implement the
-#                               engine's device services, so they include engine/device_runtime.h
-#                               and engine/allocator.h (the Allocator interface they implement).
-#   engine/                     never includes models/, train/, eval/, lab/, cli/, tests/;
-#   models/                     never includes train/, eval/, lab/, cli/;
-#   train/, eval/               never include lab/ or cli/;
-#   lab/ (everything that measures) is included only by cli/, tests/ and lab/ itself, and never
-#                               includes cli/ or tests/ (kernels/ and engine/math/ see only the
-#                               op boundary, above, so no lab/ either).
-# Prints every violation (file:line: the include) and exits 1 if there is one.
+# The include rules of the layers (docs/architecture.md, "Layers"), checked on the sources.
+# From the bottom up; a folder may include its own files and the folders listed for it:
+#   boundary/  the op boundary: op types, errors, host/device qualifiers, per-pixel math
+#              (boundary/math/), the device-service and allocator interfaces    -> nothing
+#   cpu/       the CPU backend (loops over boundary/math/, OpenMP threads)       -> boundary/
+#   kernels/   the CUDA backend (kernels, launchers, runtime, caching allocator) -> boundary/
+#   engine/    tensors, the tape, the op API dispatching to cpu/ or kernels/     -> boundary/ cpu/ kernels/
+#   models/    DispNet, PoseExpNet, the loss, the training step              -> + engine/
+#   eval/      evaluation, inference                                         -> + models/
+#   train/     the trainer, data, preparation, synthesis                     -> + models/ eval/
+#   lab/       everything that measures (lab/ops, lab/train)                 -> + train/ eval/
+#   cli/       the sfm executable                                            -> + lab/
+#   tests/     everything
+# So arrows run one way: nothing below includes anything above, and only cli/ and tests/
+# include lab/. Prints every violation (file:line: the include) and exits 1 if there is one.
 set -u
 cd "$(dirname "$0")/.."
-bad=0
-violation() { echo "check_layers: $1: $2"; bad=1; }
-check() {  # check FILES_GLOB_DESC ALLOWED_REGEX FORBIDDEN_REGEX files...
-  local allowed=$1 forbidden=$2
-  shift 2
-  for f in "$@"; do
-    [ -f "$f" ] || continue
-    while IFS= read -r line; do
-      inc=$(echo "$line" | sed -n 's/^[0-9]*:[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p')
-      [ -n "$inc" ] || continue
-      if [ -n "$forbidden" ] && echo "$inc" | grep -Eq "$forbidden"; then violation "$f:${line%%:*}" "includes \"$inc\""; fi
-      if [ -n "$allowed" ] && ! echo "$inc" | grep -Eq "$allowed"; then violation "$f:${line%%:*}" "includes \"$inc\" (outside the op boundary)"; fi
-    done < <(grep -n '#[[:space:]]*include[[:space:]]*"' "$f")
-  done
+allowed() {  # the folders a folder may include
+  case $1 in
+    boundary) echo "boundary" ;;
+    cpu | kernels) echo "boundary $1" ;;
+    engine) echo "boundary cpu kernels engine" ;;
+    models) echo "boundary cpu kernels engine models" ;;
+    eval) echo "boundary cpu kernels engine models eval" ;;
+    train) echo "boundary cpu kernels engine models eval train" ;;
+    lab) echo "boundary cpu kernels engine models eval train lab" ;;
+    cli) echo "boundary cpu kernels engine models eval train lab cli" ;;
+  esac
 }
-boundary='^(engine/op_types\.h|engine/error\.h|engine/hd\.h|engine/math/[a-z_]+\.h|kernels/[a-z_]+\.h)$'
-check "$boundary" '' engine/math/*.h
-kernel_files=()
-for f in kernels/*.h kernels/*.cu kernels/*.cpp; do
-  case "$f" in kernels/runtime.cu | kernels/cuda_allocator.cu) ;; *) kernel_files+=("$f") ;; esac
+bad=0
+for layer in boundary cpu kernels engine models eval train lab cli; do
+  [ -d "$layer" ] || continue
+  ok=$(allowed "$layer")
+  # file:line:include for every quoted include of the layer's sources, in one pass.
+  out=$(find "$layer" -type f \( -name '*.h' -o -name '*.cpp' -o -name '*.cu' \) -not -path 'kernels/emu_include/*' -print0 |
+    xargs -0 awk -v ok=" $ok " '
+      match($0, /^[ \t]*#[ \t]*include[ \t]*"[^"]+"/) {
+        inc = substr($0, RSTART, RLENGTH); sub(/^[^"]*"/, "", inc); sub(/"$/, "", inc)
+        top = inc; sub(/\/.*/, "", top)
+        if (inc !~ /\// || index(ok, " " top " ") == 0) print FILENAME ":" FNR ": includes \"" inc "\""
+      }')
+  if [ -n "$out" ]; then
+    echo "$out" | sed "s/^/check_layers: /; s/\$/ ($layer\/ may include only: $ok)/"
+    bad=1
+  fi
 done
-check "$boundary" '' "${kernel_files[@]}"
-check '^(engine/(op_types|error|hd|device_runtime|allocator)\.h|kernels/[a-z_]+\.h)$' '' kernels/runtime.cu kernels/cuda_allocator.cu
-check '' '^(models|train|eval|lab|cli|tests)/' engine/*.h engine/*.cpp engine/*/*.h engine/*/*.cpp
-check '' '^(train|eval|lab|cli)/' models/*.h models/*.cpp
-check '' '^(lab|cli)/' train/*.h train/*.cpp train/*/*.h train/*/*.cpp eval/*.h eval/*.cpp
-check '' '^(cli|tests)/' lab/*/*.h lab/*/*.cpp
-[ $bad = 0 ] && echo "check_layers: OK (engine/math and kernels see only the op boundary; layers point one way; lab/ only under cli/ and tests/)"
+[ $bad = 0 ] && echo "check_layers: OK (boundary <- cpu, kernels <- engine <- models <- eval <- train <- lab <- cli; lab/ only under cli/ and tests/)"
 exit $bad

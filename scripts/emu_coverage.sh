@@ -4,7 +4,7 @@
 #   scripts/emu_coverage.sh [build-dir]      (default build-emu-cov)
 # Configures -DSFM_EMULATED_CUDA=ON -DSFM_EMU_COVERAGE=ON: the whole CUDA backend (engine
 # dispatch, kernels/*.cu launchers, runtime, caching allocator) compiled as C++ against the host
-# emulation (kernels/emu.h, kernels/emu_runtime.h; docs/kernels.md, "The emulated device
+# emulation (kernels/emu_execution.h, kernels/emu_runtime_api.h; docs/kernels.md, "The emulated device
 # build"), the kernels' translation units and sfm_emu_tests with --coverage (and
 # -fkeep-inline/static-functions, so a launcher or kernel nothing calls counts as not run
 # instead of vanishing). Builds sfm_emu_tests and sfm_core, then runs `ctest -L emu_device`:
@@ -24,11 +24,11 @@
 #   other        anything else (a gap in the tests)
 # and, per file, the lines the host never compiles (device-only: the nvcc branches of
 # `#if defined(__CUDACC__)` / `__CUDA_ARCH__`, e.g. inline PTX), which only a GPU run covers.
-# Scope of the total (the 95% gate): kernels/*_kernels.h, kernels/igemm.h, kernels/device_compat.h.
+# Scope of the total (the 95% gate): kernels/*_kernels.h, kernels/implicit_gemm.h, kernels/kernel_compiler.h.
 # Shown with their own figure: kernels/*.cu, the launchers (the conv.cu dispatcher, whose cuDNN
 # and cuBLAS branches this build cannot reach: conv_cublas.cu and conv_cudnn.cu are not in it),
-# the runtime and the allocator. Also shown, outside both: kernels/emu.h, kernels/emu_runtime.h
-# (the emulation itself) and engine/math/*.h (per-pixel math shared with the CPU).
+# the runtime and the allocator. Also shown, outside both: kernels/emu_execution.h, kernels/emu_runtime_api.h
+# (the emulation itself) and boundary/math/*.h (per-pixel math shared with the CPU).
 # Environment: SFM_EMU_COVERAGE_MIN (default 95): exit 1 when the total is below it;
 # SFM_EMU_DEVICE_EXCLUDE: a ctest -E regex of the tests left out (printed; "" runs all);
 # SFM_EMU_SEED (default 1): the random conv geometries of the [emu] tests.
@@ -102,11 +102,11 @@ for f in glob.glob(os.path.join(outj, '*.json')):
                 m[ln['line_number']] = m.get(ln['line_number'], 0) + ln['count']
 
 def in_scope(rel):  # the device code
-    return re.fullmatch(r'kernels/(\w+_kernels\.h|igemm\.h|device_compat\.h)', rel) is not None
+    return re.fullmatch(r'kernels/(\w+_kernels\.h|implicit_gemm\.h|kernel_compiler\.h)', rel) is not None
 def runtime(rel):  # the launchers (the conv.cu dispatcher among them), the runtime and the allocator
     return re.fullmatch(r'kernels/\w+\.cu', rel) is not None
 def also(rel):
-    return rel in ('kernels/emu.h', 'kernels/emu_runtime.h') or re.fullmatch(r'engine/math/\w+\.h', rel) is not None
+    return rel in ('kernels/emu_execution.h', 'kernels/emu_runtime_api.h') or re.fullmatch(r'boundary/math/\w+\.h', rel) is not None
 
 def device_only(rel):
     # lines in the nvcc-only branches of #if defined(__CUDACC__) / __CUDA_ARCH__ (not compiled here)
@@ -164,7 +164,7 @@ for group, sel in (('total', in_scope), ('runtime', runtime), ('also', also)):
             rt_all += len(m)
 pct = 100.0 * tot_run / max(1, tot_all)
 print(f'{"LAUNCHERS + RUNTIME (kernels/*.cu)":40s} {rt_run:6d} {rt_all:6d} {100.0 * rt_run / max(1, rt_all):6.1f}%')
-print(f'{"TOTAL (kernels/*_kernels.h, igemm.h, device_compat.h)":40s} {tot_run:6d} {tot_all:6d} {pct:6.1f}%')
+print(f'{"TOTAL (kernels/*_kernels.h, implicit_gemm.h, kernel_compiler.h)":40s} {tot_run:6d} {tot_all:6d} {pct:6.1f}%')
 print('\n== lines not run (the total and the runtime), with a reason')
 counts = {}
 for rel in sorted(r for r in lines if in_scope(r) or runtime(r)):

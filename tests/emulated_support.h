@@ -21,9 +21,9 @@
 #include "kernels/resample_kernels.h"
 #include "kernels/shape_kernels.h"
 #include "kernels/warp_kernels.h"
-#include "engine/cpu/loss.h"
-#include "engine/cpu/resample.h"
-#include "engine/cpu/warp.h"
+#include "cpu/loss.h"
+#include "cpu/resample.h"
+#include "cpu/warp.h"
 #include "engine/rng.h"
 #include "lab/ops/compare.h"
 using namespace sfm;

@@ -27,7 +27,7 @@
 
 #include "engine/file_io.h"
 #include "engine/npy.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/ops.h"
 #include "eval/depth_eval.h"
 #include "eval/image_bytes.h"

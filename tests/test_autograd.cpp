@@ -3,7 +3,7 @@
 
 #include "tests/test_support.h"
 
-#include "engine/allocator.h"
+#include "boundary/allocator.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/rng.h"

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 #include "tests/gradcheck.h"
@@ -154,7 +154,7 @@ void check_against_naive(const ConvCfg& c, bool transposed, DType t, double tol)
   if (c.bias) CHECK(l2_rel_err(b.grad().to_vector_f64(), gb) < tol);
 }
 
-// Geometries that reach every path of the CPU plan (engine/cpu/conv.cpp; blocks of 2^18
+// Geometries that reach every path of the CPU plan (cpu/conv.cpp; blocks of 2^18
 // im2col elements, tasks of >= 4 MFLOP, up to 8 of them): column blocks spanning several images
 // (K = 288, P = 2304), images cut into runs of output rows processed in two waves (K = 800,
 // P = 4096; K = 784, P = 3000 with stride 2), the weight gradient split over column segments

@@ -1,4 +1,4 @@
-// Host emulation (kernels/emu.h) part 2: the glue kernels of the library paths and the runtime
+// Host emulation (kernels/emu_execution.h) part 2: the glue kernels of the library paths and the runtime
 // (bias/activation epilogue, activation gradient, im2col/col2im, fill, pose_vec2mat), and the
 // emulation's own instruments: launch limits, static shared memory and parameter sizes,
 // float4 alignment, poisoned shared memory and scratch, thread-order policies.
@@ -16,7 +16,7 @@
 #include "kernels/elementwise_kernels.h"
 #include "kernels/warp_kernels.h"
 // after the kernels' headers (see conv_math.h)
-#include "engine/cpu/warp.h"
+#include "cpu/warp.h"
 #include "engine/rng.h"
 
 using namespace sfm;
@@ -42,21 +42,21 @@ TEST_CASE("emulated kernels: bias/activation epilogue and activation gradient of
     for (bool with_b : {false, true}) {
       INFO("act " << (int)act << " bias " << with_b);
       auto y = y0;
-      kc::convk::launch_bias_activation(y.data(), with_b ? b.data() : nullptr, N, C, HW, act);
+      kc::conv_kernels::launch_bias_activation(y.data(), with_b ? b.data() : nullptr, N, C, HW, act);
       for (int64_t i = 0; i < n; ++i) {
         const float v = y0[i] + (with_b ? b[(i / HW) % C] : 0.0f);
         REQUIRE(y[i] == math::conv_activation(act, v));
       }
       auto out = sfm::test::poisoned(n);
-      kc::convk::launch_activation_backward(y.data(), g.data(), out.data(), n, act);
+      kc::conv_kernels::launch_activation_backward(y.data(), g.data(), out.data(), n, act);
       for (int64_t i = 0; i < n; ++i) REQUIRE(out[i] == math::conv_activation_grad(act, y[i], g[i]));
     }
   // in place (out == g), and empty
   auto g2 = g;
-  kc::convk::launch_activation_backward(y0.data(), g2.data(), g2.data(), n, Activation::None);
+  kc::conv_kernels::launch_activation_backward(y0.data(), g2.data(), g2.data(), n, Activation::None);
   CHECK(g2 == g);
-  kc::convk::launch_activation_backward(nullptr, nullptr, nullptr, 0, Activation::ReLU);
-  kc::convk::launch_bias_activation(nullptr, nullptr, 0, C, HW, Activation::ReLU);
+  kc::conv_kernels::launch_activation_backward(nullptr, nullptr, nullptr, 0, Activation::ReLU);
+  kc::conv_kernels::launch_bias_activation(nullptr, nullptr, 0, C, HW, Activation::ReLU);
 }
 
 TEST_CASE("emulated kernels: im2col and col2im of the cuBLAS path", "[emu]") {
@@ -67,11 +67,11 @@ TEST_CASE("emulated kernels: im2col and col2im of the cuBLAS path", "[emu]") {
   for (const Gc& c : std::vector<Gc>{{2, 3, 7, 9, 3, 1, 1}, {1, 4, 8, 6, 5, 2, 2}, {3, 2, 5, 5, 1, 3, 0}, {1, 1, 1, 1, 1, 1, 0}}) {
     const ConvGeom g = ConvGeom::conv(c.N, c.C, c.H, c.W, 1, (int)c.k, (int)c.s, (int)c.p);
     const int64_t P = g.Ho, Q = g.Wo, K = g.K();
-    const kc::convk::ColGeom cg = kc::convk::col_geom(g);
+    const kc::conv_kernels::ColGeom cg = kc::conv_kernels::col_geom(g);
     INFO("N=" << c.N << " C=" << c.C << " " << c.H << "x" << c.W << " k=" << c.k << " s=" << c.s << " p=" << c.p);
     auto x = sfm::test::random_vec(c.N * c.C * c.H * c.W, rng);
     auto col = sfm::test::poisoned(c.N * K * P * Q);
-    kc::convk::launch_im2col(cg, x.data(), col.data(), c.N);
+    kc::conv_kernels::launch_im2col(cg, x.data(), col.data(), c.N);
     auto dcol = sfm::test::random_vec(col.size(), rng);
     std::vector<double> dx_ref(x.size(), 0.0);
     for (int64_t i = 0; i < c.N; ++i)
@@ -88,7 +88,7 @@ TEST_CASE("emulated kernels: im2col and col2im of the cuBLAS path", "[emu]") {
                 if (in) dx_ref[((i * c.C + ch) * c.H + h) * c.W + w] += dcol[e];
               }
     auto dx = sfm::test::poisoned(x.size());
-    kc::convk::launch_col2im(cg, dcol.data(), dx.data(), c.N);
+    kc::conv_kernels::launch_col2im(cg, dcol.data(), dx.data(), c.N);
     for (size_t i = 0; i < dx.size(); ++i) REQUIRE(std::fabs(dx[i] - dx_ref[i]) <= 1e-6 * std::max(1.0, std::fabs(dx_ref[i])));
   }
 }
@@ -108,21 +108,21 @@ TEST_CASE("emulated kernels: fill and pose_vec2mat", "[emu]") {
       cpu::pose_vec2mat_forward<float>(pose.data(), B, mode, Rt_c.data());
       cpu::pose_vec2mat_backward<float>(pose.data(), gRt.data(), B, mode, gp_c.data());
       auto Rt = sfm::test::poisoned(B * 12), gp = sfm::test::poisoned(B * 6);
-      kc::warpk::launch_pose_vec2mat_forward(pose.data(), B, mode, Rt.data());
-      kc::warpk::launch_pose_vec2mat_backward(pose.data(), gRt.data(), B, mode, gp.data());
+      kc::warp_kernels::launch_pose_vec2mat_forward(pose.data(), B, mode, Rt.data());
+      kc::warp_kernels::launch_pose_vec2mat_backward(pose.data(), gRt.data(), B, mode, gp.data());
       INFO("pose_vec2mat B=" << B << " mode " << (int)mode);
-      // the same float arithmetic (engine/math/warp_math.h), compiled in another translation
+      // the same float arithmetic (boundary/math/warp_math.h), compiled in another translation
       // unit: FMA contraction may differ by an ulp
       for (int64_t i = 0; i < B * 12; ++i) REQUIRE(std::fabs(Rt[i] - Rt_c[i]) <= 1e-6f * std::max(1.0f, std::fabs(Rt_c[i])));
       for (int64_t i = 0; i < B * 6; ++i) REQUIRE(std::fabs(gp[i] - gp_c[i]) <= 1e-5f * std::max(1.0f, std::fabs(gp_c[i])));
     }
   // inverse_warp of empty images: no launch, the pose gradient is zero
   std::vector<float> pose(12, 0.1f), K(18, 1.0f), gpose = sfm::test::poisoned(12);
-  kc::warpk::launch_inverse_warp_backward(nullptr, nullptr, pose.data(), K.data(), WarpDims{2, 3, 0, 5}, Padding::Zeros,
+  kc::warp_kernels::launch_inverse_warp_backward(nullptr, nullptr, pose.data(), K.data(), WarpDims{2, 3, 0, 5}, Padding::Zeros,
                                           RotationMode::Euler, nullptr, nullptr, nullptr, gpose.data());
   CHECK(gpose == std::vector<float>(12, 0.0f));
-  kc::warpk::launch_pose_vec2mat_forward(nullptr, 0, RotationMode::Euler, nullptr);
-  kc::warpk::launch_pose_vec2mat_backward(nullptr, nullptr, 0, RotationMode::Euler, nullptr);
+  kc::warp_kernels::launch_pose_vec2mat_forward(nullptr, 0, RotationMode::Euler, nullptr);
+  kc::warp_kernels::launch_pose_vec2mat_backward(nullptr, nullptr, 0, RotationMode::Euler, nullptr);
 }
 
 // ---------------------------------------------------------------- the instruments

@@ -10,8 +10,8 @@
 
 // ---- extending.md example begin
 #include "engine/autograd.h"
-#include "engine/error.h"
-#include "engine/hd.h"
+#include "boundary/error.h"
+#include "boundary/host_device.h"
 #include "engine/tensor.h"
 
 namespace my_ops {

@@ -30,9 +30,9 @@
 
 #include "engine/hash.h"
 #include "lab/ops/compare.h"
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #if SFM_WITH_CUDA
-#include "engine/math/conv_math.h"
+#include "boundary/math/conv_math.h"
 #include "kernels/conv.h"
 #endif
 #include "models/sfm_layers.h"

@@ -20,7 +20,7 @@
 //     where |pre-activation| < 1% of its largest value (a TF32 rounding can move such a value
 //     across 0, which flips the ReLU's derivative);
 //   * warp, photometric, smoothness and explainability against the CPU ops in float32 (the
-//     same per-pixel math, engine/math/*.h, on both sides: contraction differences only);
+//     same per-pixel math, boundary/math/*.h, on both sides: contraction differences only);
 //     pixels whose projected coordinate lies within 1e-3 px of an integer (a bilinear cell
 //     edge or the view border, where the result or its derivative jumps) or whose colour
 //     difference is within 1e-5 of 0 (the sign of |diff|) get a zero upstream gradient or
@@ -49,13 +49,13 @@
 #include <string>
 #include <vector>
 
-#include "engine/math/elementwise_math.h"
+#include "boundary/math/elementwise_math.h"
 
 #include "lab/ops/compare.h"
 #include "engine/adam.h"
 #include "engine/autograd.h"
-#include "engine/device_runtime.h"
-#include "engine/math/warp_math.h"
+#include "boundary/device_runtime.h"
+#include "boundary/math/warp_math.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "models/dispnet.h"
@@ -235,7 +235,7 @@ void check_convolutions(Device dut) {
 void check_resampling(Device dut) {
   Rng rng(200);
   // Each op: forward and backward (upstream gradient random) on the CPU in float32 and on dut.
-  // The per-element math is shared (engine/math/resample_math.h) and both sides add in the same
+  // The per-element math is shared (boundary/math/resample_math.h) and both sides add in the same
   // order; bilinear weights are multiples of 1/4 (exact), area bins hold <= 64 values: 1e-6.
   auto check = [&](const char* name, const Shape& s, const std::function<Tensor(const Tensor&)>& f, bool positive) {
     INFO(name << " " << s.str());

@@ -1,4 +1,4 @@
-// The CUDA kernels' own code, run on the CPU under the host emulation of kernels/emu.h
+// The CUDA kernels' own code, run on the CPU under the host emulation of kernels/emu_execution.h
 // (every block as fibers with real barriers, mma.sync rebuilt from the 32 lanes' fragment
 // registers). This checks, on any machine, what can be checked without a GPU: indexing,
 // tiling, boundary handling, the stride-residue decomposition, split-K planning and
@@ -8,7 +8,7 @@
 // tests/test_emu_glue.cpp.
 //
 // The emulation as an instrument: shared memory and scratch start as NaN (0xFF bytes),
-// outputs are poisoned with NaN here, launch limits are checked (kernels/emu.h), and every
+// outputs are poisoned with NaN here, launch limits are checked (kernels/emu_execution.h), and every
 // case reruns under reversed and seeded-shuffled thread orders within each barrier interval
 // and must give bitwise identical outputs (run_orders for the convolutions, EMU_ORDERS() +
 // emu_record() for whole test cases).
@@ -46,9 +46,9 @@
 #include "kernels/shape_kernels.h"
 #include "kernels/warp_kernels.h"
 // The CPU loops the kernels must agree with (after the kernels' headers: see conv_math.h).
-#include "engine/cpu/loss.h"
-#include "engine/cpu/resample.h"
-#include "engine/cpu/warp.h"
+#include "cpu/loss.h"
+#include "cpu/resample.h"
+#include "cpu/warp.h"
 #include "engine/rng.h"
 #include "lab/ops/compare.h"
 
@@ -101,8 +101,8 @@ TEST_CASE("emulated kernels: reductions are exact to float rounding and reproduc
     double ref = 0;
     for (float v : x) ref += v;
     std::vector<float> out(1, std::nanf("")), out2(1, std::nanf(""));
-    kc::red::launch_segmented_sum(x.data(), 1, 1, n, 0.5, out.data());
-    kc::red::launch_segmented_sum(x.data(), 1, 1, n, 0.5, out2.data());
+    kc::reduce_kernels::launch_segmented_sum(x.data(), 1, 1, n, 0.5, out.data());
+    kc::reduce_kernels::launch_segmented_sum(x.data(), 1, 1, n, 0.5, out2.data());
     INFO("n = " << n);
     CHECK(std::fabs(out[0] - 0.5 * ref) <= 1e-6 * std::max(1.0, std::fabs(0.5 * ref)));
     CHECK(std::memcmp(out.data(), out2.data(), 4) == 0);
@@ -112,20 +112,20 @@ TEST_CASE("emulated kernels: reductions are exact to float rounding and reproduc
   const int N = 3, C = 5, HW = 3000;
   auto x = random_vec((size_t)N * C * HW, rng);
   auto out = poisoned(C);
-  kc::red::launch_segmented_sum(x.data(), N, C, HW, 1.0 / 7, out.data());
+  kc::reduce_kernels::launch_segmented_sum(x.data(), N, C, HW, 1.0 / 7, out.data());
   auto ref = ref_bias_grad(N, C, HW, x);
   for (double& r : ref) r /= 7;
   CHECK(within(rel_err(out, ref), 1e-6));
   emu_record(out);
   // empty input: zeros
   std::vector<float> z(4, 1.0f);
-  kc::red::launch_segmented_sum(nullptr, 0, 4, 10, 1.0, z.data());
+  kc::reduce_kernels::launch_segmented_sum(nullptr, 0, 4, 10, 1.0, z.data());
   CHECK(z == std::vector<float>(4, 0.0f));
   // broadcasts
   std::vector<float> g{2.0f, -3.0f}, pb = poisoned(6), sb = poisoned(5);
-  kc::red::launch_plane_broadcast(g.data(), 2, 3, 0.5f, pb.data());
+  kc::reduce_kernels::launch_plane_broadcast(g.data(), 2, 3, 0.5f, pb.data());
   CHECK(pb == std::vector<float>{1, 1, 1, -1.5f, -1.5f, -1.5f});
-  kc::red::launch_scalar_broadcast(g.data(), 0.25f, sb.data(), 5);
+  kc::reduce_kernels::launch_scalar_broadcast(g.data(), 0.25f, sb.data(), 5);
   CHECK(sb == std::vector<float>(5, 0.5f));
 }
 
@@ -163,14 +163,14 @@ TEST_CASE("emulated kernels: elementwise, shape copies, multi-tensor Adam", "[em
   std::vector<float> src(2 * 5 * 3);
   for (size_t i = 0; i < src.size(); ++i) src[i] = (float)i;
   auto sl = poisoned(2 * 3 * 3);
-  kc::shapek::launch_copy_blocks(src.data() + 1 * 3, 15, sl.data(), 9, 9, 2);
+  kc::shape_kernels::launch_copy_blocks(src.data() + 1 * 3, 15, sl.data(), 9, 9, 2);
   for (int nn = 0; nn < 2; ++nn)
     for (int j = 0; j < 9; ++j) CHECK(sl[nn * 9 + j] == src[nn * 15 + 3 + j]);
   std::vector<float> img(2 * 4 * 5);
   for (size_t i = 0; i < img.size(); ++i) img[i] = (float)i + 1;
   auto cr = poisoned(2 * 3 * 2), un = poisoned(img.size());
-  kc::shapek::launch_crop(img.data(), cr.data(), 2, 4, 5, 3, 2);
-  kc::shapek::launch_uncrop(cr.data(), un.data(), 2, 4, 5, 3, 2);
+  kc::shape_kernels::launch_crop(img.data(), cr.data(), 2, 4, 5, 3, 2);
+  kc::shape_kernels::launch_uncrop(cr.data(), un.data(), 2, 4, 5, 3, 2);
   for (int p = 0; p < 2; ++p)
     for (int i = 0; i < 4; ++i)
       for (int j = 0; j < 5; ++j) {
@@ -192,7 +192,7 @@ TEST_CASE("emulated kernels: elementwise, shape copies, multi-tensor Adam", "[em
   std::vector<kc::AdamTensor> ts;
   for (size_t i = 0; i < sizes.size(); ++i) ts.push_back({P[i].data(), Gd[i].data(), M[i].data(), V[i].data(), sizes[i]});
   const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 1e-4f, c1 = 1 - 0.9f * 0.9f, c2 = 1 - 0.999f * 0.999f;
-  kc::adamk::launch_adam(ts, {lr, b1, b2, eps, wd, c1, c2});
+  kc::adam_kernels::launch_adam(ts, {lr, b1, b2, eps, wd, c1, c2});
   for (size_t i = 0; i < sizes.size(); ++i)
     for (int64_t j = 0; j < sizes[i]; ++j) {
       float p = P0[i][j], m = M0[i][j], v = V0[i][j];
@@ -214,8 +214,8 @@ TEST_CASE("emulated kernels: resampling matches the CPU loops", "[emu]") {
     cpu::upsample2x_forward<float>(x.data(), y_cpu.data(), planes, H, W);
     cpu::upsample2x_backward<float>(g.data(), gx_cpu.data(), planes, H, W);
     auto y = poisoned(g.size()), gx = poisoned(x.size());
-    kc::resk::launch_upsample2x_forward(x.data(), y.data(), planes, H, W);
-    kc::resk::launch_upsample2x_backward(g.data(), gx.data(), planes, H, W);
+    kc::resample_kernels::launch_upsample2x_forward(x.data(), y.data(), planes, H, W);
+    kc::resample_kernels::launch_upsample2x_backward(g.data(), gx.data(), planes, H, W);
     INFO("upsample planes=" << planes << " " << H << "x" << W);
     CHECK(within(rel_err(y, std::vector<double>(y_cpu.begin(), y_cpu.end())), 1e-6));
     emu_record(y);
@@ -230,8 +230,8 @@ TEST_CASE("emulated kernels: resampling matches the CPU loops", "[emu]") {
     cpu::area_forward<float>(x.data(), y_cpu.data(), planes, H, W, h, w);
     cpu::area_backward<float>(g.data(), gx_cpu.data(), planes, H, W, h, w);
     auto y = poisoned(g.size()), gx = poisoned(x.size());
-    kc::resk::launch_area_forward(x.data(), y.data(), planes, H, W, h, w);
-    kc::resk::launch_area_backward(g.data(), gx.data(), planes, H, W, h, w);
+    kc::resample_kernels::launch_area_forward(x.data(), y.data(), planes, H, W, h, w);
+    kc::resample_kernels::launch_area_backward(g.data(), gx.data(), planes, H, W, h, w);
     INFO("area planes=" << planes << " " << H << "x" << W << " -> " << h << "x" << w);
     CHECK(within(rel_err(y, std::vector<double>(y_cpu.begin(), y_cpu.end())), 1e-6));
     emu_record(y);
@@ -286,7 +286,7 @@ TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loo
         cpu::inverse_warp_forward<float>(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot,
                                          out_c.data(), val_c.data());
         auto out = poisoned(out_c.size()), val = poisoned(val_c.size());
-        kc::warpk::launch_inverse_warp_forward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot, out.data(), val.data());
+        kc::warp_kernels::launch_inverse_warp_forward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot, out.data(), val.data());
         CHECK(within(rel_err(out, dvec(out_c)), 1e-5));
         emu_record(out);
         CHECK(val == val_c);
@@ -297,7 +297,7 @@ TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loo
         cpu::inverse_warp_backward<float>(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot,
                                           gout.data(), gs_c.data(), gd_c.data(), gp_c.data());
         auto gs = poisoned(gs_c.size()), gd = poisoned(gd_c.size()), gp = poisoned(gp_c.size());
-        kc::warpk::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot, gout.data(), gs.data(), gd.data(), gp.data());
+        kc::warp_kernels::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot, gout.data(), gs.data(), gd.data(), gp.data());
         CHECK(within(rel_err(gs, dvec(gs_c)), 1e-5));  // CPU: float sums in pixel order; here exact fixed point
         emu_record(gs);
         CHECK(within(rel_err(gd, dvec(gd_c)), 1e-5));
@@ -306,7 +306,7 @@ TEST_CASE("emulated kernels: inverse_warp forward and backward match the CPU loo
         emu_record(gp);
         // pose only (no depth buffer): the same pose gradient
         auto gp2 = poisoned(gp_c.size());
-        kc::warpk::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot, gout.data(), nullptr, nullptr, gp2.data());
+        kc::warp_kernels::launch_inverse_warp_backward(sc.srcs.data(), sc.depth.data(), sc.poses.data(), sc.K.data(), d, pad, rot, gout.data(), nullptr, nullptr, gp2.data());
         CHECK(gp2 == gp);
       }
 }
@@ -330,14 +330,14 @@ TEST_CASE("emulated kernels: fused photometric loss matches the CPU loops", "[em
                                                               sc.poses.data(), sc.K.data(), mask, d, opt,
                                                               warped_c.data());
         auto loss = poisoned(1), warped = poisoned(warped_c.size());
-        kc::warpk::launch_photometric_forward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
+        kc::warp_kernels::launch_photometric_forward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
                                               sc.K.data(), mask, d, opt, loss.data(), warped.data());
         CHECK(within(rel_err(loss, {loss_c}), 1e-6));
         emu_record(loss);
         CHECK(within(rel_err(warped, dvec(warped_c)), 1e-5));
         emu_record(warped);
         auto loss2 = poisoned(1);  // without the warped images
-        kc::warpk::launch_photometric_forward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
+        kc::warp_kernels::launch_photometric_forward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
                                               sc.K.data(), mask, d, opt, loss2.data(), nullptr);
         CHECK(loss2 == loss);
 
@@ -347,7 +347,7 @@ TEST_CASE("emulated kernels: fused photometric loss matches the CPU loops", "[em
                                          sc.K.data(), mask, d, opt, gscale, gd_c.data(), gp_c.data(),
                                          with_mask ? gm_c.data() : nullptr);
         auto gd = poisoned(gd_c.size()), gp = poisoned(gp_c.size()), gm = poisoned(gm_c.size());
-        kc::warpk::launch_photometric_backward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
+        kc::warp_kernels::launch_photometric_backward(sc.tgt.data(), sc.srcs.data(), sc.depth.data(), sc.poses.data(),
                                                sc.K.data(), mask, d, opt, &gscale, gd.data(), gp.data(),
                                                with_mask ? gm.data() : nullptr);
         CHECK(within(rel_err(gd, dvec(gd_c)), 1e-5));
@@ -374,7 +374,7 @@ TEST_CASE("emulated kernels: smoothness and explainability losses match the CPU 
     double ref = 0;
     for (int k = 0; k < 4; ++k) ref += sums[k] * inv[k];
     auto loss = poisoned(1);
-    kc::lossk::launch_smoothness_forward(x.data(), planes, H, W, inv, loss.data());
+    kc::loss_kernels::launch_smoothness_forward(x.data(), planes, H, W, inv, loss.data());
     INFO("smoothness " << planes << "x" << H << "x" << W);
     CHECK(within(rel_err(loss, {(double)(float)ref}), 1e-6));
     emu_record(loss);
@@ -384,12 +384,12 @@ TEST_CASE("emulated kernels: smoothness and explainability losses match the CPU 
     std::vector<float> gx_c(x.size());
     cpu::smoothness_backward<float>(x.data(), planes, H, W, coef, gx_c.data());
     auto gx = poisoned(x.size());
-    kc::lossk::launch_smoothness_backward(x.data(), planes, H, W, inv, &g, gx.data());
+    kc::loss_kernels::launch_smoothness_backward(x.data(), planes, H, W, inv, &g, gx.data());
     CHECK(gx == gx_c);  // the same float arithmetic per element
     // value and gradient in one pass, then scaled by the upstream gradient on the "device"
     auto loss_f = poisoned(1), gx_f = poisoned(x.size());
-    kc::lossk::launch_smoothness_fused(x.data(), planes, H, W, inv, loss_f.data(), gx_f.data());
-    kc::red::launch_scale_by_scalar(gx_f.data(), &g, gx_f.data(), (int64_t)x.size());
+    kc::loss_kernels::launch_smoothness_fused(x.data(), planes, H, W, inv, loss_f.data(), gx_f.data());
+    kc::reduce_kernels::launch_scale_by_scalar(gx_f.data(), &g, gx_f.data(), (int64_t)x.size());
     CHECK(loss_f == loss);
     CHECK(within(rel_err(gx_f, dvec(gx_c)), 1e-6));  // (coef*s)*g vs (g*coef)*s: an ulp
     emu_record(gx_f);
@@ -401,16 +401,16 @@ TEST_CASE("emulated kernels: smoothness and explainability losses match the CPU 
   const float g = 1.3f;
   {
     auto loss = poisoned(1), gm = poisoned(n);
-    kc::lossk::launch_explainability_forward(m.data(), n, loss.data());
-    kc::lossk::launch_explainability_backward(m.data(), n, &g, gm.data());
+    kc::loss_kernels::launch_explainability_forward(m.data(), n, loss.data());
+    kc::loss_kernels::launch_explainability_backward(m.data(), n, &g, gm.data());
     std::vector<float> gm_c(n);
     cpu::explainability_backward<float>(m.data(), n, (float)((double)g / (double)n), gm_c.data());
     CHECK(within(rel_err(loss, {cpu::explainability_forward<float>(m.data(), n) / (double)n}), 1e-6));
     emu_record(loss);
     CHECK(gm == gm_c);
     auto loss_f = poisoned(1), gm_f = poisoned(n);
-    kc::lossk::launch_explainability_fused(m.data(), n, loss_f.data(), gm_f.data());
-    kc::red::launch_scale_by_scalar(gm_f.data(), &g, gm_f.data(), n);
+    kc::loss_kernels::launch_explainability_fused(m.data(), n, loss_f.data(), gm_f.data());
+    kc::reduce_kernels::launch_scale_by_scalar(gm_f.data(), &g, gm_f.data(), n);
     CHECK(loss_f == loss);
     CHECK(within(rel_err(gm_f, dvec(gm_c)), 1e-6));
     emu_record(gm_f);
@@ -418,11 +418,11 @@ TEST_CASE("emulated kernels: smoothness and explainability losses match the CPU 
   {
     auto logits = random_vec(2 * n, rng, -4, 4);
     auto loss = poisoned(1), gl = poisoned(2 * n), mk = poisoned(n), gm = poisoned(2 * n);
-    kc::lossk::launch_softmax_ce_forward(logits.data(), B, S, hw, loss.data());
-    kc::lossk::launch_softmax_ce_backward(logits.data(), B, S, hw, &g, gl.data());
-    kc::lossk::launch_pairs_mask_forward(logits.data(), B, S, hw, mk.data());
+    kc::loss_kernels::launch_softmax_ce_forward(logits.data(), B, S, hw, loss.data());
+    kc::loss_kernels::launch_softmax_ce_backward(logits.data(), B, S, hw, &g, gl.data());
+    kc::loss_kernels::launch_pairs_mask_forward(logits.data(), B, S, hw, mk.data());
     auto gy = random_vec(n, rng);
-    kc::lossk::launch_pairs_mask_backward(mk.data(), gy.data(), B, S, hw, gm.data());
+    kc::loss_kernels::launch_pairs_mask_backward(mk.data(), gy.data(), B, S, hw, gm.data());
     std::vector<float> gl_c(2 * n), mk_c(n), gm_c(2 * n);
     cpu::softmax_ce_backward<float>(logits.data(), B, S, hw, (float)((double)g / (double)n), gl_c.data());
     cpu::pairs_mask_forward<float>(logits.data(), B, S, hw, mk_c.data());

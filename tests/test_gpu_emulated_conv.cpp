@@ -1,4 +1,4 @@
-// The convolution kernels' own code under the host emulation (kernels/emu.h): split-K planning,
+// The convolution kernels' own code under the host emulation (kernels/emu_execution.h): split-K planning,
 // FP32 and TF32 (mma.sync fragment layouts) forward, backward-data and backward-weight on every
 // kernel size and stride of the models, deep DispNet layers and seeded random geometries,
 // against loops in double. The method, the poisoning and the tolerances: tests/test_gpu_emulated.cpp.
@@ -28,9 +28,9 @@
 #include "kernels/shape_kernels.h"
 #include "kernels/warp_kernels.h"
 // The CPU loops the kernels must agree with (after the kernels' headers: see conv_math.h).
-#include "engine/cpu/loss.h"
-#include "engine/cpu/resample.h"
-#include "engine/cpu/warp.h"
+#include "cpu/loss.h"
+#include "cpu/resample.h"
+#include "cpu/warp.h"
 #include "engine/rng.h"
 #include "lab/ops/compare.h"
 
@@ -44,24 +44,24 @@ namespace {
 // Forces the split count of every implicit GEMM the guard's lifetime plans (0: the planner's choice).
 struct SplitGuard {
   int saved;
-  explicit SplitGuard(int s) : saved(kc::igemm::forced_splits()) { kc::igemm::forced_splits() = s; }
-  ~SplitGuard() { kc::igemm::forced_splits() = saved; }
+  explicit SplitGuard(int s) : saved(kc::implicit_gemm::forced_splits()) { kc::implicit_gemm::forced_splits() = s; }
+  ~SplitGuard() { kc::implicit_gemm::forced_splits() = saved; }
 };
 
 template <class P>
-kc::igemm::Plan plan_of(const P& prob, int sms, int forced = 0) {
+kc::implicit_gemm::Plan plan_of(const P& prob, int sms, int forced = 0) {
   SplitGuard sg(forced);
-  return kc::igemm::make_plan(prob, sms);
+  return kc::implicit_gemm::make_plan(prob, sms);
 }
 
-kc::convk::BwdDataProblem bwd_data_problem(const ConvGeom& g) {
+kc::conv_kernels::BwdDataProblem bwd_data_problem(const ConvGeom& g) {
   // the classes run_bwd_data builds (the first launch's, up to kMaxClasses)
-  kc::convk::BwdDataProblem p{};
+  kc::conv_kernels::BwdDataProblem p{};
   p.C = (int)g.C, p.H = (int)g.H, p.W = (int)g.W, p.O = (int)g.O, p.k = g.k, p.stride = g.s;
   p.pad = g.p, p.P = (int)g.Ho, p.Q = (int)g.Wo;
-  for (int64_t ph = 0; ph < g.s && p.ncls < kc::convk::kMaxClasses; ++ph)
-    for (int64_t pw = 0; pw < g.s && p.ncls < kc::convk::kMaxClasses; ++pw) {
-      auto rh = kc::convk::residue(ph, g.H, g.k, g.s, g.p), rw = kc::convk::residue(pw, g.W, g.k, g.s, g.p);
+  for (int64_t ph = 0; ph < g.s && p.ncls < kc::conv_kernels::kMaxClasses; ++ph)
+    for (int64_t pw = 0; pw < g.s && p.ncls < kc::conv_kernels::kMaxClasses; ++pw) {
+      auto rh = kc::conv_kernels::residue(ph, g.H, g.k, g.s, g.p), rw = kc::conv_kernels::residue(pw, g.W, g.k, g.s, g.p);
       auto& c = p.cl[p.ncls++];
       c.M = (int)g.C, c.N = (int)(g.N * rh.count * rw.count), c.K = (int)(g.O * rh.taps * rw.taps);
     }
@@ -74,10 +74,10 @@ TEST_CASE("emulated kernels: split-K planning", "[emu]") {
   // DispNet conv7b at 128x416, batch 4: 512 -> 512, k3, map 1x4: 8 x 1 output tiles for 132
   // multiprocessors, K = 4608 (288 K-steps): split.
   const ConvGeom conv7b = ConvGeom::conv(4, 512, 1, 4, 512, 3, 1, 1);
-  auto deep = kc::convk::make_fwd(conv7b, nullptr, nullptr, nullptr, nullptr, Activation::ReLU);
+  auto deep = kc::conv_kernels::make_fwd(conv7b, nullptr, nullptr, nullptr, nullptr, Activation::ReLU);
   auto pl = plan_of(deep, 132);
   REQUIRE(pl.splits > 1);
-  REQUIRE(pl.splits <= kc::igemm::kMaxSplits);
+  REQUIRE(pl.splits <= kc::implicit_gemm::kMaxSplits);
   REQUIRE(pl.grid.x == 1);
   REQUIRE(pl.grid.y == 8);
   REQUIRE(pl.grid.z == (unsigned)pl.splits);
@@ -97,12 +97,12 @@ TEST_CASE("emulated kernels: split-K planning", "[emu]") {
   REQUIRE(prev == 58);
   // conv1 at full resolution: 64 x 208 x 4 = 53248 columns, 832 tiles: no split.
   const ConvGeom conv1 = ConvGeom::conv(4, 3, 128, 416, 32, 7, 2, 3);  // out 64x208
-  auto big = kc::convk::make_fwd(conv1, nullptr, nullptr, nullptr, nullptr, Activation::ReLU);
+  auto big = kc::conv_kernels::make_fwd(conv1, nullptr, nullptr, nullptr, nullptr, Activation::ReLU);
   for (int sms : {1, 4, 132}) REQUIRE(plan_of(big, sms).splits == 1);
   // The weight gradient of conv1: 1 x 3 tiles, K = 53248: split to the limit at 132 SMs,
   // ceil(8/3) = 3 at 4, 1 at 1 (3 tiles fill the target of 2).
-  auto wg = kc::convk::make_bwd_weight(conv1, nullptr, nullptr, nullptr);
-  REQUIRE(plan_of(wg, 132).splits == kc::igemm::kMaxSplits);
+  auto wg = kc::conv_kernels::make_bwd_weight(conv1, nullptr, nullptr, nullptr);
+  REQUIRE(plan_of(wg, 132).splits == kc::implicit_gemm::kMaxSplits);
   REQUIRE(plan_of(wg, 4).splits == 3);
   REQUIRE(plan_of(wg, 1).splits == 1);
   // Backward-data of a stride-2 layer: 4 classes share the grid's z with the splits.
@@ -118,12 +118,12 @@ TEST_CASE("emulated kernels: split-K planning", "[emu]") {
   REQUIRE(plan_of(deep, 132, 1).splits == 1);
   REQUIRE(plan_of(deep, 1, 5).splits == 5);
   REQUIRE(plan_of(deep, 1, 1000).splits == 58);  // 64 -> ceil(288 / 64) = 5 K-steps each -> 58
-  auto small = kc::convk::make_fwd(ConvGeom::conv(1, 3, 4, 4, 2, 3, 1, 1), nullptr, nullptr, nullptr, nullptr,
+  auto small = kc::conv_kernels::make_fwd(ConvGeom::conv(1, 3, 4, 4, 2, 3, 1, 1), nullptr, nullptr, nullptr, nullptr,
                                    Activation::None);  // K = 27: 2 K-steps
   REQUIRE(plan_of(small, 132).splits == 1);            // fewer than 8 K-steps: never split by the planner
   REQUIRE(plan_of(small, 132, 7).splits == 2);
   // 10 K-steps in 4 splits: 3 per split -> 4 splits (3,3,3,1); in 6: 2 per split -> 5 splits.
-  auto k10 = kc::convk::make_fwd(ConvGeom::conv(1, 160, 1, 1, 2, 1, 1, 0), nullptr, nullptr, nullptr, nullptr,
+  auto k10 = kc::conv_kernels::make_fwd(ConvGeom::conv(1, 160, 1, 1, 2, 1, 1, 0), nullptr, nullptr, nullptr, nullptr,
                                  Activation::None);
   REQUIRE(plan_of(k10, 1, 4).splits == 4);
   REQUIRE(plan_of(k10, 1, 6).splits == 5);
@@ -206,13 +206,13 @@ void check_conv2d(const ConvCase& cc, const RunCfg& cfg) {
   const bool tf32 = cfg.tf32;
   auto out = run_orders(cfg.perturb, [&] {
     auto y = poisoned(dy.size());
-    kc::convk::conv2d_forward(tf32, g, x.data(), w.data(), cfg.bias ? b.data() : nullptr, cfg.act, y.data());
+    kc::conv_kernels::conv2d_forward(tf32, g, x.data(), w.data(), cfg.bias ? b.data() : nullptr, cfg.act, y.data());
     auto dx = poisoned(x.size());
-    kc::convk::conv2d_backward_data(tf32, g, w.data(), dy.data(), dx.data());
+    kc::conv_kernels::conv2d_backward_data(tf32, g, w.data(), dy.data(), dx.data());
     auto dw = poisoned(w.size());
-    kc::convk::conv2d_backward_weight(tf32, g, x.data(), dy.data(), dw.data());
+    kc::conv_kernels::conv2d_backward_weight(tf32, g, x.data(), dy.data(), dw.data());
     auto db = poisoned(g.O);  // the bias gradient as cuda::channel_sum computes it
-    kc::red::launch_segmented_sum(dy.data(), g.N, g.O, g.P(), 1.0, db.data());
+    kc::reduce_kernels::launch_segmented_sum(dy.data(), g.N, g.O, g.P(), 1.0, db.data());
     return std::vector<std::vector<float>>{y, dx, dw, db};
   });
   const double ey = rel_err(out[0], ref_fwd(g, x, w, cfg.bias ? &b : nullptr, cfg.act));
@@ -249,15 +249,15 @@ void check_conv_transpose2d(const TCase& t, const RunCfg& cfg) {
   const bool tf32 = cfg.tf32;
   auto out = run_orders(cfg.perturb, [&] {
     auto y = poisoned(dy.size());
-    kc::convk::conv_transpose2d_forward(tf32, g, x.data(), w.data(), cfg.bias ? b.data() : nullptr, cfg.act, y.data());
+    kc::conv_kernels::conv_transpose2d_forward(tf32, g, x.data(), w.data(), cfg.bias ? b.data() : nullptr, cfg.act, y.data());
     // Its backward passes as engine/ops_conv.cpp runs them: the convolution's forward
     // (backward-data) and its backward-weight with x and dy swapped, on the same geometry.
     auto dx = poisoned(x.size());
-    kc::convk::conv2d_forward(tf32, g, dy.data(), w.data(), nullptr, Activation::None, dx.data());
+    kc::conv_kernels::conv2d_forward(tf32, g, dy.data(), w.data(), nullptr, Activation::None, dx.data());
     auto dw = poisoned(w.size());
-    kc::convk::conv2d_backward_weight(tf32, g, dy.data(), x.data(), dw.data());
+    kc::conv_kernels::conv2d_backward_weight(tf32, g, dy.data(), x.data(), dw.data());
     auto db = poisoned(t.O);
-    kc::red::launch_segmented_sum(dy.data(), g.N, g.C, g.H * g.W, 1.0, db.data());
+    kc::reduce_kernels::launch_segmented_sum(dy.data(), g.N, g.C, g.H * g.W, 1.0, db.data());
     return std::vector<std::vector<float>>{y, dx, dw, db};
   });
   const double ey = rel_err(out[0], ref_bwd_data(g, x, w, cfg.bias ? &b : nullptr, cfg.act));

@@ -1,5 +1,5 @@
 // The min_reprojection_loss kernels (kernels/min_reprojection_kernels.h) run under the host
-// emulation of kernels/emu.h against the CPU loops (engine/cpu/min_reprojection.cpp), which
+// emulation of kernels/emu_execution.h against the CPU loops (cpu/min_reprojection.cpp), which
 // share their per-pixel math: outputs poisoned with NaN first (an unwritten element fails),
 // selection codes compared exactly, each case rerun under reversed and seeded-shuffled thread
 // orders within each barrier interval and required to give bitwise identical results.
@@ -18,7 +18,7 @@
 
 #include "kernels/min_reprojection_kernels.h"
 // The CPU loops the kernels must agree with (after the kernels' headers: see conv_math.h).
-#include "engine/cpu/min_reprojection.h"
+#include "cpu/min_reprojection.h"
 #include "lab/ops/compare.h"
 #include "lab/ops/op_cases_min_reprojection.h"
 
@@ -108,7 +108,7 @@ TEST_CASE("emulated kernels: min_reprojection_loss matches the CPU loops", "[emu
       cpu::min_reprojection_forward<float>(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(), d, opt,
                                            loss_c.data(), chosen_c.data(), warped_c.data());
       auto loss = poisoned(1), chosen = poisoned(chosen_c.size()), warped = poisoned(warped_c.size());
-      kc::minrepk::launch_forward(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(), d, opt,
+      kc::min_reprojection_kernels::launch_forward(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(), d, opt,
                                   loss.data(), chosen.data(), warped.data());
       CHECK(within(rel_err(loss, loss_c), 1e-6));
       record(loss);
@@ -116,7 +116,7 @@ TEST_CASE("emulated kernels: min_reprojection_loss matches the CPU loops", "[emu
       CHECK(within(rel_err(warped, warped_c), 1e-6));
       record(warped);
       auto loss2 = poisoned(1), chosen2 = poisoned(chosen_c.size());  // without the warped images
-      kc::minrepk::launch_forward(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(), d, opt,
+      kc::min_reprojection_kernels::launch_forward(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(), d, opt,
                                   loss2.data(), chosen2.data(), nullptr);
       CHECK(sfm::test::same_bits(loss2, loss));
       CHECK(chosen2 == chosen);
@@ -126,13 +126,13 @@ TEST_CASE("emulated kernels: min_reprojection_loss matches the CPU loops", "[emu
       cpu::min_reprojection_backward<float>(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(),
                                             chosen_c.data(), d, opt, &gscale, gd_c.data(), gp_c.data());
       auto gd = poisoned(gd_c.size()), gp = poisoned(gp_c.size());
-      kc::minrepk::launch_backward(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(), chosen.data(), d, opt, &gscale, gd.data(), gp.data());
+      kc::min_reprojection_kernels::launch_backward(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(), chosen.data(), d, opt, &gscale, gd.data(), gp.data());
       CHECK(within(rel_err(gd, gd_c), 1e-5));
       record(gd);
       CHECK(within(rel_err(gp, gp_c), 1e-5));
       record(gp);
       auto gp2 = poisoned(gp_c.size());  // poses only: the same pose gradient
-      kc::minrepk::launch_backward(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(), chosen.data(), d, opt, &gscale, nullptr, gp2.data());
+      kc::min_reprojection_kernels::launch_backward(tgt.data(), srcs.data(), depth.data(), poses.data(), K.data(), chosen.data(), d, opt, &gscale, nullptr, gp2.data());
       CHECK(sfm::test::same_bits(gp2, gp));
     }
 }

@@ -1,5 +1,5 @@
 // The CUDA kernels of upsample_bilinear and edge_aware_smoothness run on the CPU under the host
-// emulation of kernels/emu.h (see tests/test_gpu_emulated.cpp for what that checks and what it
+// emulation of kernels/emu_execution.h (see tests/test_gpu_emulated.cpp for what that checks and what it
 // cannot), against the CPU loops (the reference) in float32 on the same inputs. Outputs are
 // poisoned with NaN first (an element the kernel never writes fails), shared memory and scratch
 // start as NaN, and every case reruns under reversed and seeded-shuffled thread orders and must
@@ -17,8 +17,8 @@
 #include "kernels/edge_smoothness_kernels.h"
 #include "kernels/upsample_bilinear_kernels.h"
 // The CPU loops the kernels must agree with (after the kernels' headers, as tests/test_gpu_emulated.cpp).
-#include "engine/cpu/edge_smoothness.h"
-#include "engine/cpu/upsample_bilinear.h"
+#include "cpu/edge_smoothness.h"
+#include "cpu/upsample_bilinear.h"
 #include "engine/rng.h"
 #include "lab/ops/compare.h"
 #include "lab/ops/op_cases_smooth_upsample.h"
@@ -75,8 +75,8 @@ TEST_CASE("emulated kernels: upsample_bilinear matches the CPU loops", "[emu]") 
     cpu::upsample_bilinear_backward<float>(g.data(), gx_cpu.data(), planes, h, w, H, W);
     auto out = under_every_order([&] {
       auto y = poisoned(g.size()), gx = poisoned(x.size());
-      kc::upbk::launch_upsample_bilinear_forward(x.data(), y.data(), planes, h, w, H, W);
-      kc::upbk::launch_upsample_bilinear_backward(g.data(), gx.data(), planes, h, w, H, W);
+      kc::upsample_bilinear_kernels::launch_upsample_bilinear_forward(x.data(), y.data(), planes, h, w, H, W);
+      kc::upsample_bilinear_kernels::launch_upsample_bilinear_backward(g.data(), gx.data(), planes, h, w, H, W);
       return std::vector<std::vector<float>>{y, gx};
     });
     // The same taps and the same summation order as the CPU: equal up to FMA contraction (1e-6).
@@ -100,8 +100,8 @@ TEST_CASE("emulated kernels: edge_aware_smoothness matches the CPU loops", "[emu
     cpu::edge_smoothness_backward<float>(disp.data(), img.data(), stats_c.data(), B, C, H, W, &g, gd_c.data());
     auto out = under_every_order([&] {
       auto stats = poisoned(2 * B), loss = poisoned(1), gd = poisoned(disp.size());
-      kc::edgek::launch_edge_smoothness_forward(disp.data(), img.data(), B, C, H, W, stats.data(), loss.data());
-      kc::edgek::launch_edge_smoothness_backward(disp.data(), img.data(), stats.data(), B, C, H, W, &g, gd.data());
+      kc::edge_smoothness_kernels::launch_edge_smoothness_forward(disp.data(), img.data(), B, C, H, W, stats.data(), loss.data());
+      kc::edge_smoothness_kernels::launch_edge_smoothness_backward(disp.data(), img.data(), stats.data(), B, C, H, W, &g, gd.data());
       return std::vector<std::vector<float>>{stats, loss, gd};
     });
     // Means and sums accumulated in double in another order, rounded to float once: the same

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/allocator.h"
+#include "boundary/allocator.h"
 #include "engine/autograd.h"
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "engine/ops.h"
 #include "lab/ops/op_cases_min_reprojection.h"
 

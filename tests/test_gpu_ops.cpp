@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "lab/ops/compare.h"
-#include "engine/device_runtime.h"
-#include "engine/math/elementwise_math.h"
+#include "boundary/device_runtime.h"
+#include "boundary/math/elementwise_math.h"
 #if SFM_WITH_CUDA
 #include "kernels/cuda_check.h"
 #include "kernels/loss.h"
@@ -31,10 +31,10 @@
 #endif
 #include "engine/adam.h"
 #include "engine/autograd.h"
-#include "engine/cpu/loss.h"
-#include "engine/cpu/warp.h"
-#include "engine/math/loss_math.h"
-#include "engine/math/warp_math.h"
+#include "cpu/loss.h"
+#include "cpu/warp.h"
+#include "boundary/math/loss_math.h"
+#include "boundary/math/warp_math.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 

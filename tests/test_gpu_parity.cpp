@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "engine/ops.h"
 #include "tests/model_parity.h"
 #if SFM_WITH_CUDA

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "lab/ops/compare.h"

@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "engine/math/min_reprojection_math.h"
+#include "boundary/math/min_reprojection_math.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/safetensors.h"
 #include "lab/ops/op_cases_min_reprojection.h"
 #include "tests/gradcheck.h"

@@ -27,7 +27,7 @@
 
 #include "engine/collective.h"
 #include "engine/collective_gradients.h"
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "engine/safetensors.h"
 #include "models/sfmlearner.h"
 #include "tests/test_support.h"

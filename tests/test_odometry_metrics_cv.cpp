@@ -11,7 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/rng.h"
 #include "eval/kitti_trajectory.h"
 #include "eval/odometry_eval.h"

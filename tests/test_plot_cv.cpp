@@ -12,7 +12,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "eval/plot.h"
 
 using namespace sfm;

@@ -11,7 +11,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 #include "tests/gradcheck.h"

@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "lab/ops/op_bench.h"
 #include "lab/ops/selftest.h"
 #include "lab/ops/timing.h"

@@ -18,9 +18,9 @@
 
 #include "engine/adam.h"
 #include "engine/cuda_graph.h"
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "lab/train/random_batch.h"
 #include "lab/train/step_bench.h"
 #include "lab/train/step_graph.h"

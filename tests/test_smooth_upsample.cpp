@@ -14,7 +14,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 #include "lab/ops/op_cases_smooth_upsample.h"
@@ -293,7 +293,7 @@ TEST_CASE("edge_aware_smoothness: vs PyTorch get_smooth_loss (fixtures)", "[loss
       const Vec gv = di.grad().to_vector_f64(), gr = gref.to_vector_f64();
       if (dt == DType::F64) {
         // float64: the same terms in another order, and the gradient's closed form (see
-        // engine/math/edge_smoothness_math.h) against autograd's chain: rounding only.
+        // boundary/math/edge_smoothness_math.h) against autograd's chain: rounding only.
         REQUIRE(std::fabs(l.item() - ref.item()) <= 1e-13 * std::fabs(ref.item()));
         REQUIRE(max_abs_diff(gv, gr) <= 1e-12 * max_abs(gr));
       } else {

@@ -15,7 +15,7 @@
 #include <Eigen/Dense>
 #include <opencv2/imgcodecs.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/npy.h"
 #include "train/log/progress.h"
 #include "train/synth/synth_world.h"

@@ -13,7 +13,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "train/log/tensorboard.h"
 
 using namespace sfm;

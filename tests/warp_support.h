@@ -14,7 +14,7 @@
 #include <vector>
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/rng.h"
 #include "engine/safetensors.h"
 #include "tests/gradcheck.h"
@@ -65,7 +65,7 @@ inline Tensor fixture(const std::string& name) {
 }
 
 // ---------------------------------------------------------------- naive reference warp
-// Written independently of engine/math/warp_math.h: Eigen's rotations, K^-1 by Eigen, the
+// Written independently of boundary/math/warp_math.h: Eigen's rotations, K^-1 by Eigen, the
 // textbook chain X = d K^-1 p, X_s = R X + t, p_s = K X_s, and a bounds-checked bilinear.
 inline Eigen::Matrix3d ref_rotation(double rx, double ry, double rz, RotationMode mode) {
   if (mode == RotationMode::Quat) return Eigen::Quaterniond(1.0, rx, ry, rz).normalized().toRotationMatrix();

@@ -8,7 +8,7 @@
 #include <map>
 #include <sstream>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm {
 

@@ -15,8 +15,8 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "engine/autograd.h"
-#include "engine/device_runtime.h"
-#include "engine/parallel.h"
+#include "boundary/device_runtime.h"
+#include "cpu/parallel.h"
 #include "engine/file_io.h"
 #include "engine/stop_signals.h"
 #include "eval/colormap.h"

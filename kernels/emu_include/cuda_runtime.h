@@ -1,4 +1,4 @@
 #pragma once
 // The emulated device build (-DSFM_EMULATED_CUDA=ON) puts this folder on the include path, so
 // that a file including <cuda_runtime.h> gets the host emulation of the runtime instead.
-#include "kernels/emu_runtime.h"
+#include "kernels/emu_runtime_api.h"

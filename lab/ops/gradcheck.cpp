@@ -41,7 +41,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "lab/ops/compare.h"

@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #if SFM_WITH_CUDA
 #include <algorithm>
 #include <array>
@@ -14,13 +14,13 @@
 #include <cuda_runtime.h>
 
 #include "engine/autograd.h"
-#include "engine/cpu/loss.h"
-#include "engine/cpu/warp.h"
-#include "engine/device_runtime.h"
+#include "cpu/loss.h"
+#include "cpu/warp.h"
+#include "boundary/device_runtime.h"
 #include "engine/file_io.h"
-#include "engine/math/adam_math.h"
-#include "engine/math/conv_math.h"
-#include "engine/math/loss_math.h"
+#include "boundary/math/adam_math.h"
+#include "boundary/math/conv_math.h"
+#include "boundary/math/loss_math.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "kernels/adam.h"

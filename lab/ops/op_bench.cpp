@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "engine/file_io.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "lab/ops/timing.h"
 
 namespace sfm::lab {

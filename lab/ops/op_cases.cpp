@@ -13,7 +13,7 @@
 //     pre-activation is within 1% of its largest magnitude of 0 (what tests/test_gpu_dispatch.cpp
 //     does; 1% also covers TF32's 10-bit operand rounding);
 //   * inverse_warp / photometric_loss: after drawing the scene, the projection of every pixel
-//     is computed in float64 with the engine's own math (engine/math/warp_math.h); where u or v
+//     is computed in float64 with the engine's own math (boundary/math/warp_math.h); where u or v
 //     is within 2e-3 px of an integer (float32 coordinates carry errors up to ~1e-4 px at
 //     416 px; the Warp bound allows 4e-4), that pixel's depth is drawn again, and for the
 //     photometric loss, where |tgt - sample| < 1e-3 in a channel (a float32 sample is within

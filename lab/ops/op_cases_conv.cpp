@@ -1,13 +1,13 @@
 // Op-table rows of conv2d and conv_transpose2d: edge and random shapes, and every layer of
 // DispNet and PoseExpNet at the training size, taken from the networks' own layer table
-// (models/sfm_layers.h), with output sizes from engine/op_types.h (ConvGeom): the rows time and
+// (models/sfm_layers.h), with output sizes from boundary/op_types.h (ConvGeom): the rows time and
 // check exactly the convolutions one training step runs.
 #include <algorithm>
 #include <cmath>
 #include <sstream>
 
 #include "engine/autograd.h"
-#include "engine/device_runtime.h"
+#include "boundary/device_runtime.h"
 #include "engine/ops.h"
 #include "lab/ops/op_cases_build.h"
 #include "models/sfm_layers.h"

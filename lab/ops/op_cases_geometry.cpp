@@ -7,7 +7,7 @@
 
 #include "engine/adam.h"
 #include "engine/autograd.h"
-#include "engine/math/warp_math.h"
+#include "boundary/math/warp_math.h"
 #include "engine/ops.h"
 #include "lab/ops/op_cases_build.h"
 

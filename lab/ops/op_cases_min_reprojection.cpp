@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
-#include "engine/math/min_reprojection_math.h"
+#include "boundary/math/min_reprojection_math.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/op_types.h"
+#include "boundary/op_types.h"
 #include "lab/ops/op_cases.h"
 
 namespace sfm::lab {
@@ -17,7 +17,7 @@ void add_min_reprojection_cases(std::vector<OpCase>& rows, Device device, uint64
 // A scene for min_reprojection_loss, every value float32-representable (so float32 and float64
 // runs see the same numbers): tgt [B,C,H,W], srcs [B,S,C,H,W], depth [B,H,W], poses [B,S,6],
 // K [B,3,3]. Drawn, then redrawn where needed until, evaluated in float64 with the engine's
-// own math (engine/math/min_reprojection_math.h):
+// own math (boundary/math/min_reprojection_math.h):
 //   * no pixel's projected u or v lies within 2e-3 px of an integer (bilinear cell edges, the
 //     view border of zeros padding, the border clamp): its depth is redrawn;
 //   * no target value lies within 1e-3 of its warped sample in any source (the |.| kink): the

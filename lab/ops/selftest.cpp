@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "lab/ops/compare.h"
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 
 namespace sfm::lab {
 

@@ -5,8 +5,8 @@
 #include <chrono>
 #include <vector>
 
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 #include "engine/stopwatch.h"
 
 namespace sfm::lab {

@@ -13,8 +13,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 #include "engine/stopwatch.h"
 #include "lab/ops/selftest.h"
 #include "lab/ops/timing.h"

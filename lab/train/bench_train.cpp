@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/collective.h"
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 #include "engine/file_io.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "lab/train/parallel_bench.h"
 #include "lab/train/pytorch_bench.h"
 #if SFM_WITH_CUDA

@@ -5,10 +5,10 @@
 #include <chrono>
 #include <cmath>
 
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/rng.h"
 #include "lab/train/random_batch.h"
 

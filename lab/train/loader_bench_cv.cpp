@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/stopwatch.h"
 #include "train/data/loader.h"
 #include "train/synth/synth_world.h"

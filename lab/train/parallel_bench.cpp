@@ -7,10 +7,10 @@
 #include <cstdio>
 
 #include "engine/collective.h"
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/stopwatch.h"
 #include "lab/train/random_batch.h"
 #include "models/sfmlearner_parallel.h"

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/error.h"
-#include "engine/parallel.h"
+#include "boundary/error.h"
+#include "cpu/parallel.h"
 
 namespace sfm {
 

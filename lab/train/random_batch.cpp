@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/rng.h"
 
 namespace sfm {

@@ -10,7 +10,7 @@
 
 #include "lab/train/roofline.h"
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/ops.h"
 #include "models/sfm_layers.h"
 

@@ -13,11 +13,11 @@
 #include <unordered_set>
 
 #include "engine/autograd.h"
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 #include "engine/hash.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/stopwatch.h"
 #include "lab/train/random_batch.h"
 #include "lab/train/step_graph.h"

@@ -28,7 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/allocator.h"
+#include "boundary/allocator.h"
 #include "models/sfmlearner.h"
 
 namespace sfm {

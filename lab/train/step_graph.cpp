@@ -1,7 +1,7 @@
 #include "lab/train/step_graph.h"
 
-#include "engine/device_runtime.h"
-#include "engine/error.h"
+#include "boundary/device_runtime.h"
+#include "boundary/error.h"
 #include "engine/ops.h"
 
 namespace sfm {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "eval/kitti_depth_gt.h"
 #include "train/kitti/kitti_raw.h"
 

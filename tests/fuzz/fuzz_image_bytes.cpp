@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "eval/image_bytes.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

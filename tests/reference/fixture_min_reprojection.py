@@ -12,7 +12,7 @@ autograd for the gradients:
     errors + amplitude * N(0,1) noise join the minimum, placed first so that they win ties;
     the loss is the mean over B*H*W of the selected values; chosen codes: s (warped source s),
     S (the mean of the sources), -(j+1) (unwarped source j);
-  * the noise: the engine's counter-based hash (engine/math/min_reprojection_math.h, its
+  * the noise: the engine's counter-based hash (boundary/math/min_reprojection_math.h, its
     description re-implemented here): splitmix64 finalisers over (seed, b, s, pixel), two 53-bit
     uniforms u1 in (0, 1], u2 in [0, 1), z = sqrt(-2 ln u1) cos(2 pi u2).
 The scene is drawn so that no pixel is near a kink (projected coordinates 2e-3 px from an

@@ -5,7 +5,7 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/rng.h"
 
 namespace sfm {

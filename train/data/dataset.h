@@ -2,7 +2,7 @@
 // Training data on disk: scene reading and snippet indexing for the two layouts the loader
 // accepts, plus the decoding of one frame (OpenCV).
 //
-// Formatted layout (DESIGN.md "Files"; what `sfm prepare` and `sfm synth` write): read with
+// Formatted layout (docs/data.md; what `sfm prepare` and `sfm synth` write): read with
 // eval/data_formats.h, the one reader of that layout, which the evaluation uses too.
 // Original TensorFlow layout (SfMLearner's prepare_train_data.py):
 //   ROOT/<split>.txt            lines "<folder> <frame>"

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/rng.h"
 #include "train/data/augment.h"
 

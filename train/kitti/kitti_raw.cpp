@@ -8,7 +8,7 @@
 #include <limits>
 #include <sstream>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm::kitti {
 

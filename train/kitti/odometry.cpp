@@ -9,7 +9,7 @@
 #include <Eigen/Dense>
 #include <opencv2/imgcodecs.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "train/data/augment.h"
 #include "train/data/dataset.h"
 #include "train/kitti/kitti_raw.h"

@@ -18,7 +18,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/npy.h"
 #include "engine/safetensors.h"
 #include "train/data/augment.h"

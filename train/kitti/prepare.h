@@ -1,5 +1,5 @@
 #pragma once
-// `sfm prepare`: KITTI raw -> the formatted training layout (DESIGN.md "Files").
+// `sfm prepare`: KITTI raw -> the formatted training layout (docs/data.md, "The formatted layout").
 //
 // For every drive <date>/<date>_drive_NNNN_sync of the KITTI raw tree that is not an Eigen
 // test scene, and every requested camera (02 and 03 by default), one scene folder

@@ -14,7 +14,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm {
 

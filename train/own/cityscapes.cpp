@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 
 namespace sfm::own {
 namespace fs = std::filesystem;

@@ -17,7 +17,7 @@
 #include <opencv2/videoio.hpp>
 #include <opencv2/videoio/registry.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "train/data/augment.h"
 #include "train/kitti/prepare.h"
 #include "train/log/progress.h"

@@ -1,6 +1,6 @@
 #pragma once
 // `sfm prepare --video FILE... | --frames DIR...`: your own camera's footage -> the formatted
-// training layout (DESIGN.md "Files"), one scene folder per video or frame folder.
+// training layout (docs/data.md, "The formatted layout"), one scene folder per video or frame folder.
 //
 // Per input, in order: frames are read in time order (a video's decode order, a folder's
 // image files sorted by name); every stride-th frame is considered (frames 0, N, 2N, ...);

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <random>
 
-#include "engine/error.h"
-#include "engine/parallel.h"
+#include "boundary/error.h"
+#include "cpu/parallel.h"
 
 namespace sfm::prep {
 namespace fs = std::filesystem;

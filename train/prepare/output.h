@@ -14,7 +14,7 @@
 
 #include <Eigen/Core>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/stop_signals.h"
 
 namespace sfm::prep {

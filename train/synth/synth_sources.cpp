@@ -9,7 +9,7 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "train/log/progress.h"
 #include "train/synth/synth_writer.h"
 

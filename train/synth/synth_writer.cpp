@@ -17,9 +17,9 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "engine/error.h"
+#include "boundary/error.h"
 #include "engine/npy.h"
-#include "engine/parallel.h"
+#include "cpu/parallel.h"
 #include "engine/stop_signals.h"
 #include "engine/rng.h"
 #include "train/log/progress.h"

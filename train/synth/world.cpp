@@ -7,8 +7,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "engine/error.h"
-#include "engine/parallel.h"
+#include "boundary/error.h"
+#include "cpu/parallel.h"
 #include "engine/rng.h"
 #include "train/synth/basics.h"
 #include "train/synth/intersect.h"
