@@ -1,7 +1,7 @@
-// OpenCV builds: hands the loader-fed half of `sfm bench train` (train/bench_loader.h) to the
+// OpenCV builds: hands the loader-fed half of `sfm bench train` (lab/train/loader_bench.h) to the
 // OpenCV-free command (cli/bench_train.cpp) at start-up, through bench_train_loader().
 #include "cli/bench_train.h"
-#include "train/bench_loader.h"
+#include "lab/train/loader_bench.h"
 
 namespace sfm::cli {
 namespace {

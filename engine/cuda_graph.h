@@ -5,7 +5,7 @@
 // in CUDA builds; the CPU-only build and the emulated device say that graphs are not available.
 //
 // What the recorded work must respect (the caller's part; SfMLearnerGraph in
-// models/sfmlearner_graph.h is the example):
+// lab/train/step_graph.h is the example):
 //  * no host synchronisation and no device-to-host read while recording (a loss read back, a
 //    finiteness check): the capture fails, or records a copy whose host side is never updated;
 //  * the graph replays the recorded addresses, so its inputs must live in tensors that outlive

@@ -72,15 +72,6 @@ SfMBatch normalized(const SfMBatch& b);
 // srcs [B,S,3,H,W] -> S views [B,3,H,W] (PoseExpNet's inputs).
 std::vector<Tensor> split_sources(const Tensor& srcs);
 
-// Seeded random snippets made in memory, no files or OpenCV: a smooth random scene in [0,255]
-// (a coarse grid of random colours bilinearly upsampled, plus fine noise), the sources the
-// same scene shifted sideways by a few pixels (as a forward-moving camera sees it) with their
-// own noise, and KITTI-like intrinsics scaled to H x W. Range Raw255, on dev.
-SfMBatch random_batch(int batch, int height, int width, int num_sources, uint64_t seed, Device dev = Device::CPU);
-// KITTI's intrinsics at 128x416 (fx 241.7, cx 204.2, fy 241.7, cy 59.0: the prepared KITTI
-// data of the PyTorch port) scaled to H x W, repeated over the batch: [B,3,3] on dev.
-Tensor kitti_like_intrinsics(int batch, int height, int width, Device dev = Device::CPU);
-
 // Wall times of a step's phases in ms (the device synchronised at each boundary when asked).
 struct StepPhases {
   double forward = 0, loss = 0, backward = 0, adam = 0;

@@ -1,7 +1,7 @@
 #pragma once
 // The data-parallel half of a training step (docs/training.md "Several GPUs or machines"),
 // shared by `sfm train` (train/trainer.cpp) and `sfm bench train` under mpirun
-// (models/sfmlearner_bench_parallel.h), so that the benchmark times the trainer's step: after
+// (lab/train/parallel_bench.h), so that the benchmark times the trainer's step: after
 // the loss the ranks agree whether every rank's loss is finite (all update or none does), and
 // after backward the gradients are averaged over the ranks (engine/collective_gradients.h:
 // NCCL on CUDA where the build has it, MPI through the host otherwise) before Adam.

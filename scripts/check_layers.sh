@@ -9,6 +9,9 @@
 #   engine/                     never includes models/, train/, eval/, cli/, tests/;
 #   models/                     never includes train/, eval/, cli/;
 #   train/, eval/               never include cli/.
+#   [lab/train, issue 22 H2]    models/ includes nothing from lab/; lab/train/ (the SfMLearner step,
+#                               loader, roofline and PyTorch benchmarks) is included by cli/, tests/
+#                               and lab/ alone, never by engine/, models/, train/ or eval/.
 # Prints every violation (file:line: the include) and exits 1 if there is one.
 set -u
 cd "$(dirname "$0")/.."
@@ -38,5 +41,9 @@ check '^(engine/(op_types|error|hd|device_runtime|allocator)\.h|kernels/[a-z_]+\
 check '' '^(models|train|eval|cli|tests)/' engine/*.h engine/*.cpp engine/*/*.h engine/*/*.cpp
 check '' '^(train|eval|cli)/' models/*.h models/*.cpp
 check '' '^cli/' train/*.h train/*.cpp train/*/*.h train/*/*.cpp eval/*.h eval/*.cpp
+# [lab/train, issue 22 H2] (a separate rule from the general lab/ one, for the merge)
+check '' '^lab/' models/*.h models/*.cpp
+check '' '^lab/train/' engine/*.h engine/*.cpp engine/*/*.h engine/*/*.cpp train/*.h train/*.cpp train/*/*.h \
+  train/*/*.cpp eval/*.h eval/*.cpp
 [ $bad = 0 ] && echo "check_layers: OK (engine/math and kernels see only the op boundary; layers point one way)"
 exit $bad

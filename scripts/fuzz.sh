@@ -1,29 +1,18 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (tests/fuzz/, clang, ASan + UBSan) in build-fuzz/ and runs each
+# Builds the libFuzzer targets (tests/fuzz/, clang, ASan + UBSan) in build-sanitize/ (the
+# sanitizer build of scripts/sanitize.sh, which also runs the unit tests) and runs each
 #  1. on its regression inputs (tests/fuzz/regressions/<name>/: inputs that once crashed it;
 #     each must now be refused cleanly), then
 #  2. for SFM_FUZZ_SECONDS (default 6) on a copy of its seed corpus (tests/fuzz/corpus/<name>/),
 # printing executions, coverage (libFuzzer's "cov:" edges) and corpus size per target. A crash
-# stops with its input saved under build-fuzz/artifacts/ and the line to make it a regression
+# stops with its input saved under build-sanitize/artifacts/ and the line to make it a regression
 # test. Usage: scripts/fuzz.sh [target ...]   (default: every target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=build-fuzz
+BUILD=${SFM_SANITIZE_BUILD:-build-sanitize}
 SECS=${SFM_FUZZ_SECONDS:-6}
-if ! command -v clang++ > /dev/null; then
-  echo "fuzz: clang++ not found (Debian: apt-get install clang); fuzzing skipped"
-  exit 77
-fi
-GEN=()
-command -v ninja > /dev/null && GEN+=(-G Ninja)
-command -v ccache > /dev/null && GEN+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  mkdir -p "$BUILD"
-  cmake -S . -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-    -DCMAKE_C_COMPILER=clang -DSFM_CUDA=OFF -DSFM_FUZZ=ON > "$BUILD/configure.log" 2>&1 ||
-    { cat "$BUILD/configure.log"; exit 1; }
-fi
-cmake --build "$BUILD" -j "$(nproc)" --target fuzz_all
+# The sanitizer build (scripts/sanitize.sh) also builds the fuzz targets; 77 without clang.
+scripts/sanitize.sh --build fuzz_all
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   for f in tests/fuzz/fuzz_*.cpp; do targets+=("$(basename "$f" .cpp | sed 's/^fuzz_//')"); done

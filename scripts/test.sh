@@ -10,19 +10,40 @@
 #     holding only glibc, libgomp and the CUDA libraries (tests/gpu/check_bare_root.sh), and
 #     reads every kernel's registers and spills from an sm_90 compile (scripts/kernel_resources.sh:
 #     fails if one spills),
-#  4. builds a CPU-only AddressSanitizer + UBSan configuration and runs the CPU suite in it.
+#  4. the sanitizer build (scripts/sanitize.sh: clang, ASan + UBSan, CPU only): one build for the
+#     libFuzzer targets (scripts/fuzz.sh: every parser of outside input, a few seconds each) and
+#     the unit tests (`ctest -L unit`: the cases not tagged [long]; the training runs, MPI jobs and
+#     whole-network cases run once, in build/).
 # After each suite it prints how many tests really ran and how many were skipped: a skipped
 # test (no GPU, no fixture) is reported by ctest as "Not Run", never as passed.
 # Then the emulated device build (scripts/emu_coverage.sh: the CUDA backend compiled as C++ over
 # the host emulation; its [emu] and [gpu] tests and the CUDA op table run on the CPU) and the
-# line coverage of the device code they run (fails below 95%) and the libFuzzer targets (scripts/fuzz.sh: every parser of outside input, a few seconds each).
-# SFM_SKIP_SANITIZE=1 skips step 4.
+# line coverage of the device code they run (fails below 95%).
+# At the end (also after a failure) it prints each stage's wall time. SFM_SKIP_SANITIZE=1 skips
+# the sanitizer unit tests (not the fuzzers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Stage timing: `stage NAME` ends the previous stage and starts NAME; the table prints on exit.
+STAGES=() T_STAGE=$(date +%s) T_START=$T_STAGE STAGE_NAME="setup and build (build/)"
+stage() {
+  local now; now=$(date +%s)
+  STAGES+=("$(printf '%-44s %5d s' "$STAGE_NAME" $((now - T_STAGE)))")
+  STAGE_NAME=$1 T_STAGE=$now
+}
+print_stages() {
+  local rc=$?
+  stage "(end)"
+  echo "== stage times (wall clock, $(nproc) cores)"
+  printf '   %s\n' "${STAGES[@]}"
+  printf '   %-44s %5d s (%d min)\n' "total" $(($(date +%s) - T_START)) $((($(date +%s) - T_START + 59) / 60))
+  [ $rc = 0 ] || echo "== the test command FAILED (exit $rc) in the stage above the (end) line"
+}
+trap print_stages EXIT
 if [ "$(id -u)" = 0 ]; then export SFM_WITH_TORCH=${SFM_WITH_TORCH:-1}; fi
 export SFM_WITH_FUZZ=${SFM_WITH_FUZZ:-1}
 scripts/setup.sh build
 
+stage "reference fixtures (python3)"
 if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
   echo "== regenerating PyTorch fixtures (python3-torch present)"
   /usr/bin/python3 tests/reference/make_fixtures.py --out tests/fixtures
@@ -52,12 +73,14 @@ run_suite() {
   return "$rc"
 }
 
+stage "test suite (build/)"
 echo "== test suite (build/)"
 run_suite build
 if ! nvidia-smi -L >/dev/null 2>&1; then
   echo "== NOTE: no GPU on this machine: the [gpu] tests were skipped and checked nothing on a GPU"
 fi
 
+stage "GPU bundle, bare root, dry runs"
 echo "== GPU bundle (third_party/) and the first-contact dry run"
 scripts/gpu_bundle.sh build
 if [ -d third_party/prebuilt/bin ]; then
@@ -90,6 +113,7 @@ OUT=build/first_contact_dry WORK=build/first_contact_dry_work tests/gpu/first_co
 OUT=build/follow_up_dry WORK=build/first_contact_dry_work tests/gpu/follow_up.sh --dry-run
 tests/gpu/check_dry_run.sh build/first_contact_dry build/follow_up_dry
 
+stage "kernel resources (ptxas -v)"
 echo "== static kernel resources (sm_90, ptxas -v): fails if a kernel spills (table: docs/kernels.md)"
 kr_rc=0
 scripts/kernel_resources.sh --json build/kernel_resources.json > build/kernel_resources.md || kr_rc=$?
@@ -97,19 +121,24 @@ tail -n 3 build/kernel_resources.md
 if [ $kr_rc = 77 ]; then echo "== kernel resources SKIPPED (no nvcc): not checked here"
 elif [ $kr_rc != 0 ]; then exit $kr_rc; fi
 
+stage "emulated device build, tests, coverage"
 echo "== emulated device build: [emu] + [gpu] tests, CUDA selftest, device-code coverage (build-emu-cov/, gcov)"
 scripts/emu_coverage.sh build-emu-cov
 
-echo "== fuzzers (build-fuzz/: clang, libFuzzer, ASan + UBSan; ${SFM_FUZZ_SECONDS:-6} s per parser)"
-fuzz_rc=0
-scripts/fuzz.sh || fuzz_rc=$?
-if [ $fuzz_rc = 77 ]; then echo "== fuzzers SKIPPED (no clang)"; elif [ $fuzz_rc != 0 ]; then exit $fuzz_rc; fi
-
-if [ "${SFM_SKIP_SANITIZE:-0}" != 1 ]; then
-  echo "== sanitizer build (build-asan/: ASan + UBSan, CPU only, without MPI)"
-  # Without MPI: Open MPI's own allocations and its launcher do not run cleanly under ASan/LSan
-  # (the MPI tests report SKIPPED there; they run in build/ above).
-  scripts/setup.sh build-asan -DSFM_SANITIZE=ON -DSFM_CUDA=OFF -DSFM_MPI=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_suite build-asan
+stage "sanitizer build (build-sanitize/)"
+echo "== sanitizer build (build-sanitize/: clang, ASan + UBSan, CPU only, without MPI): fuzz targets, sfm, sfm_tests"
+san_rc=0
+scripts/sanitize.sh --build fuzz_all sfm sfm_tests || san_rc=$?
+if [ $san_rc = 77 ]; then echo "== sanitizer build, fuzzers and sanitizer unit tests SKIPPED (no clang)"
+elif [ $san_rc != 0 ]; then exit $san_rc
+else
+  stage "fuzzers"
+  echo "== fuzzers (build-sanitize/: libFuzzer, ASan + UBSan; ${SFM_FUZZ_SECONDS:-6} s per parser)"
+  scripts/fuzz.sh
+  if [ "${SFM_SKIP_SANITIZE:-0}" != 1 ]; then
+    stage "sanitizer unit tests (ctest -L unit)"
+    echo "== unit tests under ASan + UBSan (build-sanitize/, ctest -L unit)"
+    scripts/sanitize.sh
+  fi
 fi
 echo "== all tests passed"

@@ -83,12 +83,12 @@ TEST_CASE("models: checkpoint round trip and mismatches named", "[models][io]") 
 }
 
 
-TEST_CASE("models: parity with the PyTorch reference (committed small fixture)", "[models][parity]") {
+TEST_CASE("models: parity with the PyTorch reference (committed small fixture)", "[models][parity][long]") {
   // The bound: every gradient within 1e-3 of its tensor's norm.
   run_parity(sfm::test::source_dir() + "/tests/fixtures/model_small.safetensors", ParityBounds{});
 }
 
-TEST_CASE("models: parity with the PyTorch reference (full size, when regenerated)", "[models][parity]") {
+TEST_CASE("models: parity with the PyTorch reference (full size, when regenerated)", "[models][parity][long]") {
   std::string p = std::string(SFM_BINARY_DIR) + "/fixtures/model_full.safetensors";
   if (!fs::exists(p)) {
     SFM_SKIP("" << p << " not present (the test command generates it when python3-torch is installed)");

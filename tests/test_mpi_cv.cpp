@@ -204,7 +204,7 @@ TEST_CASE("mpi: the single-process communicator and gradient averaging leave the
   REQUIRE(p.grad().to_vector() == std::vector<float>{0.25f, -1.f, 4.f});
 }
 
-TEST_CASE("mpi: 2 ranks x batch 2 train as 1 process x batch 4 (5 steps, CPU)", "[mpi][trainer]") {
+TEST_CASE("mpi: 2 ranks x batch 2 train as 1 process x batch 4 (5 steps, CPU)", "[mpi][trainer][long]") {
   if (!mpi_ready()) return;
   const std::string one = fresh_dir("one"), two = fresh_dir("two");
   auto t0 = std::chrono::steady_clock::now();
@@ -272,7 +272,7 @@ TEST_CASE("mpi: 2 ranks x batch 2 train as 1 process x batch 4 (5 steps, CPU)", 
   CHECK(rel_update <= 1e-2);
 }
 
-TEST_CASE("mpi: an interrupted and resumed 2-rank run is bit-identical to an uninterrupted one", "[mpi][trainer]") {
+TEST_CASE("mpi: an interrupted and resumed 2-rank run is bit-identical to an uninterrupted one", "[mpi][trainer][long]") {
   if (!mpi_ready()) return;
   const std::string full = fresh_dir("full"), part = fresh_dir("part");
   REQUIRE(run_command(launcher(2) + " " + sfm_binary() + train_args(full, 2, 6), full + ".log") == 0);
@@ -411,7 +411,7 @@ void check_stop_request(const std::string& name, const std::string& mpirun_optio
 }
 }  // namespace
 
-TEST_CASE("mpi: a rank killed mid-run ends the job within seconds, naming the rank", "[mpi][trainer]") {
+TEST_CASE("mpi: a rank killed mid-run ends the job within seconds, naming the rank", "[mpi][trainer][long]") {
   if (!mpi_ready()) return;
   BackgroundJob job("killed", "");
   INFO(file_text(job.log));
@@ -436,14 +436,14 @@ TEST_CASE("mpi: a rank killed mid-run ends the job within seconds, naming the ra
   CHECK(find_rank(job.tag, 0) < 0);
 }
 
-TEST_CASE("mpi: SIGUSR1 on mpirun stops every rank after its step, with a checkpoint", "[mpi][trainer]") {
+TEST_CASE("mpi: SIGUSR1 on mpirun stops every rank after its step, with a checkpoint", "[mpi][trainer][long]") {
   if (!mpi_ready()) return;
   // Open MPI forwards SIGUSR1 to every rank at once; a step here takes well under a second.
   // Every rank exits 130 (interrupted, as one process does) and mpirun passes that on.
   check_stop_request("usr1", "", SIGUSR1, 20, 130);
 }
 
-TEST_CASE("mpi: Ctrl-C (SIGINT) on mpirun with a kill timeout stops every rank with a checkpoint", "[mpi][trainer]") {
+TEST_CASE("mpi: Ctrl-C (SIGINT) on mpirun with a kill timeout stops every rank with a checkpoint", "[mpi][trainer][long]") {
   if (!mpi_ready()) return;
   // docs/training.md: on SIGINT Open MPI signals the ranks with SIGTERM only after
   // odls_base_sigkill_timeout seconds and kills them as long after; 5 s leaves the ranks
@@ -453,7 +453,7 @@ TEST_CASE("mpi: Ctrl-C (SIGINT) on mpirun with a kill timeout stops every rank w
   check_stop_request("sigint", "--mca odls_base_sigkill_timeout 5", SIGINT, 20, 1);
 }
 
-TEST_CASE("mpi: sfm bench train under mpirun times the data-parallel step and its scaling", "[mpi][bench]") {
+TEST_CASE("mpi: sfm bench train under mpirun times the data-parallel step and its scaling", "[mpi][bench][long]") {
   if (!mpi_ready()) return;
   const std::string dir = fresh_dir("bench");
   fs::create_directories(dir);

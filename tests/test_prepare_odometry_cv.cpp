@@ -53,7 +53,7 @@ synth::SynthOptions odo_source(int sequences, int frames) {
 
 }  // namespace
 
-TEST_CASE("prepare odometry: synthetic KITTI odometry -> split, K, poses -> train", "[prepare][odometry][train]") {
+TEST_CASE("prepare odometry: synthetic KITTI odometry -> split, K, poses -> train", "[prepare][odometry][train][long]") {
   fs::path src = fresh("src"), out = fresh("out"), run = fresh("run");
   synth::SynthOptions so = odo_source(11, 3);
   synth::write_synthetic_dataset(src.string(), so);

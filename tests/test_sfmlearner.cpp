@@ -1,8 +1,8 @@
 // The SfMLearner unit (models/sfmlearner.h): the seed rule and parameter names, the step equal
 // to the sequence the trainer ran before the unit existed, raw and normalised batches, a bad
 // batch updating nothing, `sfm bench train --compare-cpu` on the CPU, `sfm bench train` timing
-// the trainer's step (models/sfmlearner_bench.h), and the step captured into a CUDA graph
-// (models/sfmlearner_graph.h).
+// the trainer's step (lab/train/step_bench.h), and the step captured into a CUDA graph
+// (lab/train/step_graph.h).
 #include <catch2/catch.hpp>
 
 #include "tests/test_support.h"
@@ -21,9 +21,10 @@
 #include "engine/device_runtime.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "lab/train/random_batch.h"
+#include "lab/train/step_bench.h"
+#include "lab/train/step_graph.h"
 #include "models/sfmlearner.h"
-#include "models/sfmlearner_bench.h"
-#include "models/sfmlearner_graph.h"
 
 using namespace sfm;
 namespace fs = std::filesystem;
@@ -71,7 +72,7 @@ TEST_CASE("sfmlearner: parameter order, names and the seed rule", "[sfmlearner]"
   REQUIRE(st.count("posenet.pose_pred.bias.exp_avg_sq") == 1);
 }
 
-TEST_CASE("sfmlearner: step() is the trainer's former sequence, bit for bit (CPU)", "[sfmlearner]") {
+TEST_CASE("sfmlearner: step() is the trainer's former sequence, bit for bit (CPU)", "[sfmlearner][long]") {
   // The sequence train/trainer.cpp ran before the unit: forward, loss, zero_grad, backward, Adam.
   const SfMBatch raw = random_batch(1, 32, 104, 2, 5);
   const SfMBatch b = normalized(raw);
@@ -168,7 +169,7 @@ TEST_CASE("sfmlearner: random_batch is seeded, in [0,255], smooth, with KITTI-li
   REQUIRE(k[8] == 1.0f);
 }
 
-TEST_CASE("sfmlearner: sfm bench train --compare-cpu on the CPU", "[sfmlearner][cli]") {
+TEST_CASE("sfmlearner: sfm bench train --compare-cpu on the CPU", "[sfmlearner][cli][long]") {
   fs::path exe = fs::path(SFM_BINARY_DIR) / "sfm";
   if (!fs::exists(exe)) {
     SFM_SKIP("" << exe.string() << " is not built (build the sfm target)");
@@ -254,7 +255,7 @@ TrainBenchSettings tiny_bench_settings() {
 // side is SfMLearner::step as train/trainer.cpp calls it; tests/test_sfmlearner_cv.cpp ties
 // that to train() itself. Bit equality is the right tolerance: the same float32 ops run in the
 // same order on the CPU (both processes with the same thread count).
-TEST_CASE("sfmlearner: sfm bench train times the trainer's step (same losses, CPU)", "[sfmlearner][cli]") {
+TEST_CASE("sfmlearner: sfm bench train times the trainer's step (same losses, CPU)", "[sfmlearner][cli][long]") {
   const TrainBenchSettings s = tiny_bench_settings();
   const double trainer_last = trainer_driven_losses(s, s.warmup + s.iters).back();
   {  // the library

@@ -1,6 +1,6 @@
 // `sfm train` and `sfm bench train` run the same step: the trainer's logged losses and saved
 // weights equal those of the benchmark's unit (sfmlearner_defaults, train_bench_step of
-// models/sfmlearner_bench.h, the step `sfm bench train` times) fed the same loader batches, bit
+// lab/train/step_bench.h, the step `sfm bench train` times) fed the same loader batches, bit
 // for bit on the CPU.
 #include <catch2/catch.hpp>
 
@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/safetensors.h"
+#include "lab/train/step_bench.h"
 #include "models/sfmlearner.h"
-#include "models/sfmlearner_bench.h"
 #include "train/config.h"
 #include "train/data/loader.h"
 #include "train/synth/synth_world.h"
@@ -24,7 +24,7 @@ using namespace sfm;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-TEST_CASE("sfmlearner: the trainer's step equals the benchmark's step (CPU, bit for bit)", "[sfmlearner][trainer]") {
+TEST_CASE("sfmlearner: the trainer's step equals the benchmark's step (CPU, bit for bit)", "[sfmlearner][trainer][long]") {
   const std::string tag = std::to_string(::getpid());
   const std::string data = (fs::temp_directory_path() / ("sfm_test_sfmlearner_data_" + tag)).string();
   const std::string run = (fs::temp_directory_path() / ("sfm_test_sfmlearner_run_" + tag)).string();

@@ -79,7 +79,7 @@ std::string file_bytes(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("trainer: the monodepth2 preset trains, its parts switchable one by one", "[trainer][monodepth2]") {
+TEST_CASE("trainer: the monodepth2 preset trains, its parts switchable one by one", "[trainer][monodepth2][long]") {
   // The preset resolves to Monodepth2's parts and trains without the mask decoder; each part can
   // be switched off on its own; the explainability mask cannot be combined with them.
   TrainConfig c = tiny_config(4);
@@ -106,7 +106,7 @@ TEST_CASE("trainer: the monodepth2 preset trains, its parts switchable one by on
   REQUIRE_THROWS_WITH(c.loss(), Catch::Contains("mask_weight") && Catch::Contains("cannot be combined"));
 }
 
-TEST_CASE("trainer: a few steps on tiny synthetic data lower the loss", "[trainer]") {
+TEST_CASE("trainer: a few steps on tiny synthetic data lower the loss", "[trainer][long]") {
   TrainConfig c = tiny_config(40);
   c.set("augment", "false", "test");
   c.set("lr", "1e-3", "test");
@@ -164,7 +164,7 @@ TEST_CASE("trainer: validation scores the step's forward on the loader's batch, 
   fs::remove_all(run);
 }
 
-TEST_CASE("trainer: resume from step k is bit-identical to an uninterrupted run (CPU)", "[trainer]") {
+TEST_CASE("trainer: resume from step k is bit-identical to an uninterrupted run (CPU)", "[trainer][long]") {
   std::string full = fresh_dir("full"), part = fresh_dir("part");
   train(tiny_config(6), full, false);
   train(tiny_config(3), part, false);
@@ -214,7 +214,7 @@ TEST_CASE("trainer: config errors name the key and the source", "[trainer][confi
   REQUIRE(p.resolved()["smooth_decay"].get<double>() == 2.3);
 }
 
-TEST_CASE("trainer: SIGINT saves a loadable checkpoint and stops", "[trainer]") {
+TEST_CASE("trainer: SIGINT saves a loadable checkpoint and stops", "[trainer][long]") {
   std::string run = fresh_dir("sigint");
   TrainConfig c = tiny_config(100000);
   install_stop_signal_handlers();
@@ -242,7 +242,7 @@ TEST_CASE("trainer: SIGINT saves a loadable checkpoint and stops", "[trainer]") 
   REQUIRE(json::parse(f)["step"].get<int64_t>() == r.end_step);
 }
 
-TEST_CASE("trainer: a NaN in a batch stops the run cleanly, the last good checkpoint intact", "[trainer]") {
+TEST_CASE("trainer: a NaN in a batch stops the run cleanly, the last good checkpoint intact", "[trainer][long]") {
   std::string run = fresh_dir("nan");
   TrainConfig c = tiny_config(10);
   c.set("save_every", "1", "test");

@@ -1,5 +1,5 @@
-// `sfm bench train --compare-cpu` (models/sfmlearner_compare.h).
-#include "models/sfmlearner_compare.h"
+// `sfm bench train --compare-cpu` (lab/train/device_compare.h).
+#include "lab/train/device_compare.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +10,7 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/rng.h"
+#include "lab/train/random_batch.h"
 
 namespace sfm {
 

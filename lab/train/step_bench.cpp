@@ -1,5 +1,5 @@
-// `sfm bench train`'s measurement (models/sfmlearner_bench.h).
-#include "models/sfmlearner_bench.h"
+// `sfm bench train`'s measurement (lab/train/step_bench.h).
+#include "lab/train/step_bench.h"
 
 #include <unistd.h>
 
@@ -19,7 +19,8 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/stopwatch.h"
-#include "models/sfmlearner_graph.h"
+#include "lab/train/random_batch.h"
+#include "lab/train/step_graph.h"
 #include "models/sfmlearner_parallel.h"
 
 namespace sfm {
@@ -271,7 +272,7 @@ json train_bench_settings_json(const TrainBenchSettings& s) {
               {"loss_preset", "original"},
               {"optimizer", "Adam lr 2e-4"},
               {"input",
-               "seeded smooth random images in [0,255] (models/sfmlearner.h random_batch), normalised to [-1,1] "
+               "seeded smooth random images in [0,255] (lab/train/random_batch.h random_batch), normalised to [-1,1] "
                "before timing; KITTI-like K"}};
 }
 

@@ -1,5 +1,5 @@
-// `sfm bench train --pytorch` (models/sfmlearner_bench_pytorch.h).
-#include "models/sfmlearner_bench_pytorch.h"
+// `sfm bench train --pytorch` (lab/train/pytorch_bench.h).
+#include "lab/train/pytorch_bench.h"
 
 #include <sys/wait.h>
 

@@ -12,14 +12,14 @@
 //     from a separate pass with a synchronisation at each phase boundary);
 //   * peak memory: the device allocator's peak bytes over the timed iterations (reset after
 //     the warm-up; parameters, gradients and Adam state count), and on CUDA the reserved bytes;
-//   * with a loader (OpenCV builds, train/bench_loader.h) the same iteration fed by the real
+//   * with a loader (OpenCV builds, lab/train/loader_bench.h) the same iteration fed by the real
 //     data loader, each batch copied to the device, from a data set or a small synthetic one
 //     generated into a temporary folder; its median and the ratio pre-loaded / loader;
 //   * cuda_graph (CUDA only, experimental): the same step captured once into a CUDA graph and
-//     replayed (models/sfmlearner_graph.h).
-// The PyTorch comparison is models/sfmlearner_bench_pytorch.h, the step-by-step CPU-vs-device
-// training comparison models/sfmlearner_compare.h; cli/bench_train.cpp parses the options,
-// calls these and prints. OpenCV-free.
+//     replayed (lab/train/step_graph.h).
+// The PyTorch comparison is lab/train/pytorch_bench.h, the step-by-step CPU-vs-device
+// training comparison lab/train/device_compare.h; lab/train/bench_train.h runs them as the command
+// asks and prints (cli/bench_train.cpp parses the options). OpenCV-free.
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -45,7 +45,7 @@ struct TrainBenchSettings {
 };
 
 // The loader-fed half of the benchmark. The data loader decodes images with OpenCV, so
-// train/bench_loader.h implements these and models/ sees only the functions.
+// lab/train/loader_bench.h implements these and models/ sees only the functions.
 struct TrainBenchLoader {
   // Writes a small synthetic data set into dir; returns its description for the report.
   std::function<nlohmann::json(const std::string& dir, const TrainBenchSettings& s)> make_synthetic_set;

@@ -8,7 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "models/sfmlearner_roofline.h"
+#include "lab/train/roofline.h"
+
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "models/sfm_layers.h"

@@ -1,5 +1,5 @@
-// `sfm bench train` under a launcher (models/sfmlearner_bench_parallel.h).
-#include "models/sfmlearner_bench_parallel.h"
+// `sfm bench train` under a launcher (lab/train/parallel_bench.h).
+#include "lab/train/parallel_bench.h"
 
 #include <algorithm>
 #include <chrono>
@@ -12,6 +12,7 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/stopwatch.h"
+#include "lab/train/random_batch.h"
 #include "models/sfmlearner_parallel.h"
 
 namespace sfm {
@@ -124,7 +125,7 @@ ParallelBenchResult run_train_bench_parallel(const TrainBenchSettings& s, const 
   json settings = train_bench_settings_json(s);
   settings["batch_per_rank"] = s.batch;
   settings["global_batch"] = s.batch * res.ranks;
-  settings["input"] = "seeded smooth random images (models/sfmlearner.h random_batch, seed 12345 + rank), normalised";
+  settings["input"] = "seeded smooth random images (lab/train/random_batch.h random_batch, seed 12345 + rank), normalised";
   report = json{{"tool", "sfm bench train"}, {"mode", "data_parallel"}, {"settings", settings}};
   report["device_name"] = o.device_description;
   report["threads_per_rank"] = cpu_threads();

@@ -1,7 +1,7 @@
 #pragma once
 // `sfm bench train --pytorch`: the PyTorch reference benchmark (tests/reference/bench_train.py,
 // eager and under torch.compile where that exists) run as a subprocess with the same settings,
-// and its times and peaks paired with ours (models/sfmlearner_bench.h) run by run, precision
+// and its times and peaks paired with ours (lab/train/step_bench.h) run by run, precision
 // by precision: our tf32 with PyTorch's tf32, our FP32 implementations with PyTorch's fp32.
 #include <functional>
 #include <string>
@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/sfmlearner_bench.h"
+#include "lab/train/step_bench.h"
 
 namespace sfm {
 

@@ -1,4 +1,4 @@
-#include "models/sfmlearner_graph.h"
+#include "lab/train/step_graph.h"
 
 #include "engine/device_runtime.h"
 #include "engine/error.h"

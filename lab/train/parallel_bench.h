@@ -21,7 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/sfmlearner_bench.h"
+#include "lab/train/step_bench.h"
 
 namespace sfm {
 

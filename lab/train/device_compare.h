@@ -23,7 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/sfmlearner_bench.h"
+#include "lab/train/step_bench.h"
 
 namespace sfm {
 
@@ -47,7 +47,7 @@ struct DeviceCompareResult {
   double max_rel_diff = 0, cpu_seconds = 0, device_seconds = 0;
 };
 
-// The drift bound for steps >= 1 (sfmlearner_compare.cpp says how it was measured).
+// The drift bound for steps >= 1 (lab/train/device_compare.cpp says how it was measured).
 double drift_bound(int step);
 
 // Multiplies every parameter by 1 + rel*u, u uniform in [-1, 1] from a seeded generator (in
