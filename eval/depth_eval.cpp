@@ -8,7 +8,7 @@
 
 #include "boundary/error.h"
 #include "engine/npy.h"
-#include "eval/data_formats.h"
+#include "eval/data_layout.h"
 #include "eval/infer.h"
 #include "eval/report.h"
 

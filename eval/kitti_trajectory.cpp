@@ -8,7 +8,7 @@
 
 #include "boundary/error.h"
 #include "engine/file_io.h"
-#include "eval/data_formats.h"  // tokens, read_text_file
+#include "eval/data_layout.h"  // tokens, read_text_file
 
 namespace sfm::eval {
 

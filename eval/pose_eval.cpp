@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "boundary/error.h"
-#include "eval/data_formats.h"
+#include "eval/data_layout.h"
 #include "eval/infer.h"
 #include "eval/kitti_trajectory.h"
 #include "eval/report.h"

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "engine/ops.h"  // RotationMode
-#include "eval/data_formats.h"  // Pose34, the poses of the data
+#include "eval/data_layout.h"  // Pose34, the poses of the data
 
 namespace sfm::eval {
 
@@ -54,7 +54,7 @@ PoseList chain_snippets(const std::vector<PoseList>& snippets, int target);
 
 // Camera-to-world 3x4 rows (KITTI odometry poses.txt style: 12 numbers, row-major) -> 4x4.
 Pose pose_from_3x4(const double* m12);
-Pose pose_from_3x4(const Pose34& T);  // a pose of the data (eval/data_formats.h) -> 4x4
+Pose pose_from_3x4(const Pose34& T);  // a pose of the data (eval/data_layout.h) -> 4x4
 
 RotationMode parse_rotation_mode(const std::string& s);  // "euler" | "quat" (sfm eval pose --rotation)
 const char* rotation_mode_name(RotationMode m);

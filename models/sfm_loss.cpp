@@ -56,6 +56,11 @@ Tensor scale_intrinsics(const Tensor& K, double downscale) {
   return concat_channels({mul_scalar(slice_channels(K, 0, 2), 1.0 / downscale), slice_channels(K, 2, 3)});
 }
 
+Tensor unit_range(const Tensor& images) {
+  NoGradGuard ng;  // images take no gradient
+  return affine(images, 0.5, 0.5);
+}
+
 namespace {
 
 // The smoothness term of one scale, weight w: SfMLearner's second-order one (on disparity or
@@ -71,16 +76,11 @@ Tensor smoothness_term(const Tensor& disp, const Tensor& depth, const Tensor& im
 // reprojection error with auto-masking (min_reprojection_loss), at full resolution (each
 // disparity upsampled to the input size) or at the scale's own size, plus the smoothness term;
 // both averaged over the scales, as Monodepth2 does. SSIM's constants assume images in [0, 1]:
-// the loader's [-1, 1] images are mapped back first.
+// the whole objective runs on unit_range's images.
 LossTerms monodepth2_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& K, const std::vector<Tensor>& disps,
                           const PoseExpOutput& pe, const LossConfig& cfg) {
   const int64_t B = tgt.dim(0), S = srcs.dim(1), C = tgt.dim(1), H = tgt.dim(2), W = tgt.dim(3);
-  Tensor tgt01, srcs01;
-  {
-    NoGradGuard ng;  // images take no gradient
-    tgt01 = affine(tgt, 0.5, 0.5);
-    srcs01 = affine(srcs, 0.5, 0.5);
-  }
+  const Tensor tgt01 = unit_range(tgt), srcs01 = unit_range(srcs);
   MinReprojectionOptions mo;
   mo.use_ssim = cfg.ssim;
   mo.min_over_sources = cfg.min_reprojection;
@@ -179,10 +179,7 @@ LossTerms sfm_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& K, const
     if (cfg.smooth_weight != 0) {
       // the edge-aware term looks at the [0, 1] image of this scale
       Tensor img01;
-      if (cfg.edge_aware_smoothness) {
-        NoGradGuard ng;
-        img01 = affine(tgt_s, 0.5, 0.5);
-      }
+      if (cfg.edge_aware_smoothness) img01 = unit_range(tgt_s);
       acc(smooth, smoothness_term(disp, depth, img01, cfg, smooth_w));
     }
     smooth_w /= cfg.smooth_decay;

@@ -62,7 +62,12 @@ struct LossTerms {
   double total_value() const { return total.item(); }
 };
 
-// tgt [B,3,H,W], srcs [B,S,3,H,W] (normalised images), K [B,3,3] at H x W; disps: the four
+// The batch's images ([-1,1], models/sfmlearner.h SfMBatch) as [0,1] images, without
+// gradient: the loss's one conversion out of that range, for the parts defined on [0,1]
+// (SSIM's constants, the edge-aware smoothness weights).
+Tensor unit_range(const Tensor& images);
+
+// tgt [B,3,H,W], srcs [B,S,3,H,W] (images in [-1,1], as SfMBatch holds them), K [B,3,3] at H x W; disps: the four
 // disparities from DispNet::forward (finest first); pe: PoseExpNet::forward's output.
 // Throws when an input image or K is not finite, naming it.
 LossTerms sfm_loss(const Tensor& tgt, const Tensor& srcs, const Tensor& K, const std::vector<Tensor>& disps,

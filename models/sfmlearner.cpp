@@ -29,15 +29,18 @@ SfMBatch SfMBatch::to(Device dev) const {
   b.srcs = srcs.to(dev);
   b.K = K.to(dev);
   b.range = range;
+  b.depth_gt = depth_gt;
+  b.poses_gt = poses_gt;
+  b.ids = ids;
+  b.snippets = snippets;
   return b;
 }
 
 SfMBatch normalized(const SfMBatch& b) {
   if (b.range == SfMBatch::Range::Normalized) return b;
-  SfMBatch n;
+  SfMBatch n = b;
   n.tgt = normalize_images(b.tgt);
   n.srcs = normalize_images(b.srcs);
-  n.K = b.K;
   n.range = SfMBatch::Range::Normalized;
   return n;
 }
@@ -61,20 +64,26 @@ SfMLearner::SfMLearner(const SfMLearnerOptions& o) : opt_(o) {
   adam_ = std::make_unique<Adam>(params_, names_, o.adam);
 }
 
-LossTerms SfMLearner::forward_loss(const SfMBatch& batch, bool check_inputs) {
-  return compute_loss(batch, check_inputs, nullptr);
+SfMForward SfMLearner::forward(const SfMBatch& batch, bool check_inputs) {
+  return run_forward(batch, check_inputs, nullptr);
 }
 
-LossTerms SfMLearner::compute_loss(const SfMBatch& batch, bool check_inputs, const std::function<void()>& after_forward) {
+LossTerms SfMLearner::forward_loss(const SfMBatch& batch, bool check_inputs) {
+  return run_forward(batch, check_inputs, nullptr).loss;
+}
+
+SfMForward SfMLearner::run_forward(const SfMBatch& batch, bool check_inputs, const std::function<void()>& after_forward) {
   SfMBatch b = normalized(batch);
   SFM_CHECK(b.tgt.device() == opt_.device && b.srcs.device() == opt_.device && b.K.device() == opt_.device,
             "SfMLearner: the batch is not on the unit's device");
-  std::vector<Tensor> disps = disp_->forward(b.tgt);
-  PoseExpOutput pe = pose_->forward(b.tgt, split_sources(b.srcs));
+  SfMForward f;
+  f.disps = disp_->forward(b.tgt);
+  f.pose = pose_->forward(b.tgt, split_sources(b.srcs));
   if (after_forward) after_forward();
   LossConfig cfg = opt_.loss;
   if (!check_inputs) cfg.check_finite = false;
-  return sfm_loss(b.tgt, b.srcs, b.K, disps, pe, cfg);
+  f.loss = sfm_loss(b.tgt, b.srcs, b.K, f.disps, f.pose, cfg);
+  return f;
 }
 
 StepLosses SfMLearner::step(const SfMBatch& batch, const StepControl& c) {
@@ -89,7 +98,7 @@ StepLosses SfMLearner::step(const SfMBatch& batch, const StepControl& c) {
   StepLosses out;
   Tensor total;
   {
-    LossTerms lt = compute_loss(batch, c.check_inputs, [&] { lap(&StepPhases::forward); });
+    LossTerms lt = run_forward(batch, c.check_inputs, [&] { lap(&StepPhases::forward); }).loss;
     lap(&StepPhases::loss);
     total = lt.total;
     out.total = lt.total.detach();

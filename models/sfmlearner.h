@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/adam.h"
@@ -33,14 +34,37 @@ struct SfMLearnerOptions {
 // mask_weight (0: no mask decoder), seq_length frames, Adam lr 2e-4, seed 0.
 SfMLearnerOptions sfmlearner_defaults(Device dev, int seq_length = 3, double mask_weight = 0.2);
 
-// One snippet batch. tgt [B,3,H,W], srcs [B,S,3,H,W], K [B,3,3] at H x W, all on the unit's
-// device. Images are either normalised to [-1,1] (the data loader's output) or raw RGB in
-// [0,255] (then the step normalises them with normalize_images).
+// One snippet batch: what the data loader (train/data/loader.h) produces, the step trains on and
+// validation scores. tgt [B,3,H,W], srcs [B,S,3,H,W] (the snippet's other frames in time
+// order), K [B,3,3] at H x W.
+//
+// The value range of the images, from loader to loss: [-1,1], (rgb/255 - 0.5)/0.5 (the PyTorch
+// port's normalisation). The networks take it, and SfMLearner's L1 photometric term is
+// measured in it (the reference fixtures of tests/reference/ and the presets' weights assume
+// so: on [0,1] images the term would be half as large). The only conversions:
+//   into it     the loader's decode (train/data/loader.cpp) and normalize_images
+//               (models/dispnet.h) for Raw255 batches, which the step converts first;
+//   out of it   unit_range (models/sfm_loss.h), inside the loss alone, for the parts defined
+//               on [0,1] images (SSIM's constants, the edge-aware smoothness weights), and the
+//               TensorBoard images (train/data/image_util.h).
+// Range::Raw255 (RGB in [0,255]) is for batches made in memory by the benchmarks and tests.
 struct SfMBatch {
   enum class Range { Normalized, Raw255 };
+  SfMBatch() = default;
+  SfMBatch(Tensor tgt, Tensor srcs, Tensor K, Range range = Range::Normalized)
+      : tgt(std::move(tgt)), srcs(std::move(srcs)), K(std::move(K)), range(range) {}
   Tensor tgt, srcs, K;
   Range range = Range::Normalized;
-  SfMBatch to(Device dev) const;  // a copy on dev (same range)
+  // Ground truth and provenance, from the loader; on the host (the metrics read them there).
+  Tensor depth_gt;  // [B,1,H,W] metres, 0 = unknown; undefined when the data set has no depth
+  Tensor poses_gt;  // [B,S+1,3,4] camera-to-world of the snippet frames in time order;
+                    // undefined unless every scene has poses.txt
+  std::vector<std::string> ids;  // "<scene>/<target frame>"
+  std::vector<size_t> snippets;  // snippet indices (dataset order)
+  int64_t size() const { return tgt.defined() ? tgt.dim(0) : 0; }
+  // The one move to a device: tgt, srcs and K on dev (same range); the ground truth and
+  // provenance come along as they are.
+  SfMBatch to(Device dev) const;
 };
 // The batch normalised to [-1,1] (the same batch when it already is).
 SfMBatch normalized(const SfMBatch& b);
@@ -79,6 +103,13 @@ struct StepLosses {
   double explainability_value() const { return explainability.defined() ? explainability.item() : 0.0; }
 };
 
+// What forward() computes: the four disparities (finest first), PoseExpNet's output and the loss.
+struct SfMForward {
+  std::vector<Tensor> disps;
+  PoseExpOutput pose;
+  LossTerms loss;
+};
+
 class SfMLearner {
  public:
   explicit SfMLearner(const SfMLearnerOptions& o);
@@ -89,6 +120,9 @@ class SfMLearner {
   // four-scale loss, zero_grad, backward, Adam. Throws sfm::Error (naming the input) when the
   // batch holds NaN/Inf and check_inputs is on; then nothing is updated.
   StepLosses step(const SfMBatch& b, const StepControl& c = {});
+  // The step's forward: networks and loss, with the tape (unless under NoGradGuard, as in
+  // validation), keeping the networks' outputs for metrics and images.
+  SfMForward forward(const SfMBatch& b, bool check_inputs = true);
   // Forward and loss only, with the tape (for counting its nodes, or a custom backward).
   LossTerms forward_loss(const SfMBatch& b, bool check_inputs = true);
 
@@ -103,7 +137,7 @@ class SfMLearner {
   const std::vector<std::string>& parameter_names() const { return names_; }
 
  private:
-  LossTerms compute_loss(const SfMBatch& b, bool check_inputs, const std::function<void()>& after_forward);
+  SfMForward run_forward(const SfMBatch& b, bool check_inputs, const std::function<void()>& after_forward);
   SfMLearnerOptions opt_;
   std::unique_ptr<DispNet> disp_;
   std::unique_ptr<PoseExpNet> pose_;

@@ -37,7 +37,7 @@
 #include "tests/disk_fault.h"
 #include "tests/test_support.h"
 #include "train/config.h"
-#include "eval/data_formats.h"
+#include "eval/data_layout.h"
 #include "train/data/dataset.h"
 #include "train/data/loader.h"
 #include "train/kitti/prepare.h"

@@ -1,6 +1,6 @@
 // The evaluation as library calls (eval/depth_eval.h, eval/pose_eval.h) on tiny formatted data
 // sets written here, and the one reader of the formatted layout they share with the training
-// Dataset (eval/data_formats.h): frame order, scene lists, depth maps, times.txt.
+// Dataset (eval/data_layout.h): frame order, scene lists, depth maps, times.txt.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "engine/npy.h"
-#include "eval/data_formats.h"
+#include "eval/data_layout.h"
 #include "eval/depth_eval.h"
 #include "eval/pose_eval.h"
 #include "models/posenet.h"

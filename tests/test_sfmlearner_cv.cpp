@@ -78,8 +78,7 @@ TEST_CASE("sfmlearner: the trainer's step equals the benchmark's step (CPU, bit 
   DataLoader loader(data, lo);
   for (int i = 0; i < 3; ++i) {
     INFO("step " << i);
-    Batch b = loader.next();
-    StepLosses l = train_bench_step(m, SfMBatch{b.tgt, b.srcs, b.K, SfMBatch::Range::Normalized});
+    StepLosses l = train_bench_step(m, loader.next());
     REQUIRE(l.total_value() == trainer_losses[i]);
   }
   // ... and the weights the trainer saved are the unit's, to the bit.

@@ -15,9 +15,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/autograd.h"
 #include "engine/ops.h"
 #include "models/dispnet.h"
+#include "models/sfmlearner.h"
 #include "train/config.h"
+#include "train/data/loader.h"
 #include "train/synth/synth_world.h"
 #include "train/trainer.h"
 
@@ -127,6 +130,38 @@ TEST_CASE("trainer: a few steps on tiny synthetic data lower the loss", "[traine
     REQUIRE(m.back().contains(key));
   REQUIRE(fs::exists(run + "/config.json"));
   REQUIRE(fs::exists(run + "/checkpoints/latest/dispnet.safetensors"));
+}
+
+TEST_CASE("trainer: validation scores the step's forward on the loader's batch, moved by SfMBatch::to", "[trainer]") {
+  TrainConfig c = tiny_config(2);
+  c.set("val_every", "2", "test");
+  c.set("val_batches", "1", "test");
+  std::string run = fresh_dir("val_forward");
+  TrainResult r = train(c, run, false);
+  REQUIRE_FALSE(r.failed);
+  std::vector<json> rows;
+  for (const json& m : read_metrics(run))
+    if (m["split"] == "val") rows.push_back(m);
+  REQUIRE(rows.size() == 1);
+  // The same weights (validation ran after the last step, and a better score saved `best`) and
+  // the first validation batch, through the one move and SfMLearner::forward.
+  const TrainOptions o = c.options();
+  SfMLearner n(o.learner);
+  n.dispnet().load(run + "/checkpoints/best/dispnet.safetensors");
+  n.posenet().load(run + "/checkpoints/best/posenet.safetensors");
+  DataLoader val(tiny_data(), o.val_loader);
+  SfMBatch host = val.next();
+  REQUIRE(host.range == SfMBatch::Range::Normalized);
+  REQUIRE(host.size() == 2);
+  SfMBatch b = host.to(n.device());
+  REQUIRE(b.ids == host.ids);  // provenance and ground truth come along
+  REQUIRE(b.snippets == host.snippets);
+  REQUIRE(b.depth_gt.defined() == host.depth_gt.defined());
+  NoGradGuard ng;
+  SfMForward f = n.forward(b);
+  CHECK(rows[0]["loss"].get<double>() == f.loss.total_value());
+  CHECK(rows[0]["photometric"].get<double>() == f.loss.photometric.item());
+  fs::remove_all(run);
 }
 
 TEST_CASE("trainer: resume from step k is bit-identical to an uninterrupted run (CPU)", "[trainer][long]") {

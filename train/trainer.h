@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "train/config.h"
+#include "train/run_folder.h"  // the run folder's rules, checkpoints and resume state
 
 namespace sfm {
 
@@ -66,32 +67,6 @@ struct RunFolderMode {
 TrainResult train(const TrainConfig& cfg, const std::string& run_dir, const RunFolderMode& mode,
                   const TrainHooks& hooks = {});
 TrainResult train(const TrainConfig& cfg, const std::string& run_dir, bool resume, const TrainHooks& hooks = {});
-
-// The run-folder rules of `sfm train --out RUN` (docs/training.md, "The run folder"): without
-// resume or overwrite, a folder that already holds a run (config.json, metrics.jsonl or
-// checkpoints/) is refused; with resume, RUN/config.json must exist. Reads only; throws
-// sfm::Error naming the folder. (train() clears an overwritten run once everything is checked.)
-void check_run_folder(const std::string& run_dir, bool resume, bool overwrite);
-// Removes a run's files (checkpoints/, metrics.jsonl, config.json, failure.json, loss_curve.png,
-// event files); other files stay.
-void clear_run_folder(const std::string& run_dir);
-// The keys that define the trained problem (a resume that changes one needs allow_change), and
-// those of `now` that differ from the run's saved config.json: "key: old -> new" each.
-const std::vector<std::string>& problem_defining_keys();
-std::vector<std::string> changed_problem_keys(const nlohmann::json& saved, const nlohmann::json& now);
-// The checkpoint folder --resume loads: RUN/checkpoints/latest, or latest.old when a crash
-// between the two renames of a checkpoint swap left no `latest`. Throws when there is none.
-std::string resume_checkpoint_dir(const std::string& run_dir);
-struct ResumeState {
-  int64_t step = 0;
-  std::string loader;
-  bool has_best = false;
-  double best = 0;
-};
-// Reads a checkpoint's state.json; every error names the file and the key.
-ResumeState read_resume_state(const std::string& state_json_path);
-// Rewrites metrics.jsonl without the rows of steps > `step` (and lines cut short by a kill).
-void truncate_metrics_after(const std::string& metrics_path, int64_t step);
 
 // Installs SIGINT/SIGTERM/SIGHUP handlers (and SIGUSR1 in a job of several ranks) that ask the
 // running training loop to save and stop (a closed terminal or ssh session saves like Ctrl-C).

@@ -69,10 +69,7 @@ double loader_alone_ms(const std::string& root, const TrainBenchSettings& s, int
 // The training loader as the loader-fed run uses it (augmentation on, s.workers threads).
 std::function<SfMBatch()> open_loader(const std::string& root, const TrainBenchSettings& s) {
   std::shared_ptr<DataLoader> loader = std::make_shared<DataLoader>(root, bench_loader_options(s, s.workers));
-  return [loader] {
-    Batch b = loader->next();
-    return SfMBatch{b.tgt, b.srcs, b.K, SfMBatch::Range::Normalized};
-  };
+  return [loader] { return loader->next(); };  // the loader's batches are SfMBatch
 }
 
 }  // namespace

@@ -1,10 +1,10 @@
-// libFuzzer target: cam.txt (eval/data_formats.cpp parse_numbers_text + intrinsics_problem).
+// libFuzzer target: cam.txt (eval/data_layout.cpp parse_numbers_text + intrinsics_problem).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "boundary/error.h"
-#include "eval/data_formats.h"
+#include "eval/data_layout.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

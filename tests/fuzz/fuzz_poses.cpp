@@ -1,11 +1,11 @@
-// libFuzzer target: poses.txt (eval/data_formats.cpp parse_poses_text).
+// libFuzzer target: poses.txt (eval/data_layout.cpp parse_poses_text).
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "boundary/error.h"
-#include "eval/data_formats.h"
+#include "eval/data_layout.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

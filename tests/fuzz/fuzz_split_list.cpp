@@ -1,11 +1,11 @@
-// libFuzzer target: split lists (train.txt, val.txt; eval/data_formats.cpp split_list_lines).
+// libFuzzer target: split lists (train.txt, val.txt; eval/data_layout.cpp split_list_lines).
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "boundary/error.h"
-#include "eval/data_formats.h"
+#include "eval/data_layout.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& l : sfm::split_list_lines(std::string(reinterpret_cast<const char*>(data), size)))

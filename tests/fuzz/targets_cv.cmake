@@ -1,11 +1,11 @@
 # Fuzz targets for the parsers of train/ and eval/ (included by tests/fuzz/CMakeLists.txt). The
 # parsing functions live in OpenCV-free files, compiled here into one library: the text formats
-# of a formatted data set (eval/data_formats.cpp), KITTI calibration, OXTS and velodyne files
+# of a formatted data set (eval/data_layout.cpp), KITTI calibration, OXTS and velodyne files
 # (train/kitti/kitti_raw.cpp, eval/kitti_depth_gt.cpp), image-file completeness (eval/image_bytes.cpp),
 # the training config (train/config.cpp) and KITTI trajectory files (eval/kitti_trajectory.cpp, with
 # the pose helpers of eval/pose_metrics.cpp it uses).
 add_library(sfm_fuzz_parsers STATIC
-  ${CMAKE_SOURCE_DIR}/eval/data_formats.cpp ${CMAKE_SOURCE_DIR}/train/kitti/kitti_raw.cpp
+  ${CMAKE_SOURCE_DIR}/eval/data_layout.cpp ${CMAKE_SOURCE_DIR}/train/kitti/kitti_raw.cpp
   ${CMAKE_SOURCE_DIR}/eval/kitti_depth_gt.cpp ${CMAKE_SOURCE_DIR}/eval/image_bytes.cpp
   ${CMAKE_SOURCE_DIR}/train/config.cpp ${CMAKE_SOURCE_DIR}/eval/kitti_trajectory.cpp
   ${CMAKE_SOURCE_DIR}/eval/pose_metrics.cpp)

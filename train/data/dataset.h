@@ -3,7 +3,7 @@
 // accepts, plus the decoding of one frame (OpenCV).
 //
 // Formatted layout (docs/data.md; what `sfm prepare` and `sfm synth` write): read with
-// eval/data_formats.h, the one reader of that layout, which the evaluation uses too.
+// eval/data_layout.h, the one reader of that layout, which the evaluation uses too.
 // Original TensorFlow layout (SfMLearner's prepare_train_data.py):
 //   ROOT/<split>.txt            lines "<folder> <frame>"
 //   ROOT/<folder>/<frame>.jpg   the snippet's frames concatenated horizontally
@@ -23,7 +23,7 @@
 #include <Eigen/Dense>
 #include <opencv2/core.hpp>
 
-#include "eval/data_formats.h"  // the layout's files and formats, Pose34, read_numbers
+#include "eval/data_layout.h"  // the layout's files and formats, Pose34, read_numbers
 
 namespace sfm {
 

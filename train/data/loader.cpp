@@ -38,7 +38,7 @@ struct CachedFrame {
 };
 
 struct Slot {
-  Batch batch;
+  SfMBatch batch;
   std::exception_ptr error;
 };
 
@@ -191,10 +191,10 @@ struct DataLoader::Impl {
   }
 
   // ---------------------------------------------------------------- batches
-  Batch assemble(const std::vector<size_t>& idx, std::vector<Sample>& samples) const {
+  SfMBatch assemble(const std::vector<size_t>& idx, std::vector<Sample>& samples) const {
     const int64_t n = (int64_t)samples.size();
     const int L = ds.seq_length(), S = L - 1, H = opt.height, W = opt.width;
-    Batch b;
+    SfMBatch b;
     b.tgt = Tensor::empty(Shape{n, 3, H, W});
     b.srcs = Tensor::empty(Shape{n, S, 3, H, W});
     b.K = Tensor::empty(Shape{n, 3, 3});
@@ -212,6 +212,7 @@ struct DataLoader::Impl {
         for (int y = 0; y < H; ++y) {
           const float* row = im.ptr<float>(y);
           for (int x = 0; x < W; ++x)
+            // into SfMBatch's range, [-1,1] (models/sfmlearner.h)
             for (int c = 0; c < 3; ++c) dst[c * plane + (int64_t)y * W + x] = (row[3 * x + c] / 255.0f - 0.5f) / 0.5f;
         }
       }
@@ -249,7 +250,7 @@ struct DataLoader::Impl {
     return p;
   }
 
-  Batch build_batch(int64_t g) const {
+  SfMBatch build_batch(int64_t g) const {
     const int64_t e = g / bpe, pos = g % bpe;
     auto pm = perm(e);
     std::vector<size_t> idx;
@@ -337,7 +338,7 @@ int64_t DataLoader::batches_per_epoch() const { return impl_->bpe; }
 const Dataset& DataLoader::dataset() const { return impl_->ds; }
 const LoaderOptions& DataLoader::options() const { return impl_->opt; }
 
-Batch DataLoader::next() {
+SfMBatch DataLoader::next() {
   Impl& I = *impl_;
   auto t0 = Clock::now();
   if (!I.timing_started) {
@@ -442,7 +443,7 @@ double DataLoader::wait_fraction() const {
   return I.total_s > 0 ? I.wait_s / I.total_s : 0.0;
 }
 
-Batch DataLoader::get_snippets(const std::vector<size_t>& idx, bool augment, int64_t epoch) const {
+SfMBatch DataLoader::get_snippets(const std::vector<size_t>& idx, bool augment, int64_t epoch) const {
   const Impl& I = *impl_;
   for (size_t i : idx) SFM_CHECK(i < I.N, "loader: get_snippets: index ", i, " out of range (", I.N, " snippets)");
   SFM_CHECK(!idx.empty(), "loader: get_snippets: no index given");

@@ -21,23 +21,17 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "models/sfmlearner.h"
 #include "train/data/dataset.h"
 #include "train/data/loader_options.h"
 
 namespace sfm {
 
-struct Batch {
-  Tensor tgt;       // [B,3,H,W] float32, RGB, (x/255 - 0.5)/0.5
-  Tensor srcs;      // [B,S,3,H,W] the other frames of the snippet in time order (S = seq_length-1)
-  Tensor K;         // [B,3,3] intrinsics for (H,W) after augmentation
-  Tensor depth_gt;  // [B,1,H,W] metres, 0 = unknown; undefined when the data set has no depth
-  Tensor poses_gt;  // [B,S+1,3,4] camera-to-world of the snippet frames in time order;
-                    // undefined unless every scene has poses.txt
-  std::vector<std::string> ids;       // "<scene>/<target frame>"
-  std::vector<size_t> snippets;       // snippet indices (dataset order)
-  int64_t size() const { return (int64_t)ids.size(); }
-};
-
+// The loader's batches are the one batch type, SfMBatch (models/sfmlearner.h): images in [-1,1]
+// (Range::Normalized), K for (H,W) after augmentation, the ground truth when the data set has
+// it, on the host; the trainer moves them with SfMBatch::to. `Batch` is the loader's name for
+// it, kept for its users outside train/ (tests, benchmarks).
+using Batch = SfMBatch;
 
 class DataLoader {
  public:
@@ -48,7 +42,7 @@ class DataLoader {
 
   size_t size() const;               // snippets
   int64_t batches_per_epoch() const;
-  Batch next();                      // wraps to a new epoch (new permutation) at its end
+  SfMBatch next();                   // wraps to a new epoch (new permutation) at its end
   int64_t epoch() const;             // of the batch next() returns next
   int64_t position() const;          // batch index within that epoch
   // Resumable position: JSON {"epoch","position","seed","snippets","batch"}. set_state
@@ -63,7 +57,7 @@ class DataLoader {
   // Random access for validation and evaluation: the given snippets (dataset order), in
   // that order; augmented as in epoch `epoch` when augment is true. Decoded on up to
   // `workers` threads. With skip_bad, snippets that fail are left out (and counted).
-  Batch get_snippets(const std::vector<size_t>& idx, bool augment = false, int64_t epoch = 0) const;
+  SfMBatch get_snippets(const std::vector<size_t>& idx, bool augment = false, int64_t epoch = 0) const;
 
   const Dataset& dataset() const;
   const LoaderOptions& options() const;

@@ -1,4 +1,4 @@
-#include "eval/data_formats.h"
+#include "eval/data_layout.h"
 
 #include <algorithm>
 #include <cctype>
