@@ -1,11 +1,9 @@
 #include "models/sfmlearner.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <functional>
 
-#include "boundary/device_runtime.h"
 #include "boundary/error.h"
 #include "engine/ops.h"
 
@@ -87,19 +85,14 @@ SfMForward SfMLearner::run_forward(const SfMBatch& batch, bool check_inputs, con
 }
 
 StepLosses SfMLearner::step(const SfMBatch& batch, const StepControl& c) {
-  using Clock = std::chrono::steady_clock;
-  auto t = Clock::now();
-  auto lap = [&](double StepPhases::*slot) {
-    if (!c.phases) return;
-    cuda_synchronize();
-    c.phases->*slot = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-    t = Clock::now();
+  auto phase_end = [&](StepPhase p) {
+    if (c.at_phase_end) c.at_phase_end(p);
   };
   StepLosses out;
   Tensor total;
   {
-    LossTerms lt = run_forward(batch, c.check_inputs, [&] { lap(&StepPhases::forward); }).loss;
-    lap(&StepPhases::loss);
+    LossTerms lt = run_forward(batch, c.check_inputs, [&] { phase_end(StepPhase::Forward); }).loss;
+    phase_end(StepPhase::Loss);
     total = lt.total;
     out.total = lt.total.detach();
     out.photometric = lt.photometric.detach();
@@ -113,9 +106,9 @@ StepLosses SfMLearner::step(const SfMBatch& batch, const StepControl& c) {
   total.backward();
   total = Tensor();  // frees the tape
   if (c.average_gradients) c.average_gradients(params_);
-  lap(&StepPhases::backward);
+  phase_end(StepPhase::Backward);
   adam_->step();
-  lap(&StepPhases::adam);
+  phase_end(StepPhase::Adam);
   out.updated = true;
   return out;
 }

@@ -72,10 +72,8 @@ SfMBatch normalized(const SfMBatch& b);
 // srcs [B,S,3,H,W] -> S views [B,3,H,W] (PoseExpNet's inputs).
 std::vector<Tensor> split_sources(const Tensor& srcs);
 
-// Wall times of a step's phases in ms (the device synchronised at each boundary when asked).
-struct StepPhases {
-  double forward = 0, loss = 0, backward = 0, adam = 0;
-};
+// The phases of a step, in order (StepControl::at_phase_end).
+enum class StepPhase { Forward, Loss, Backward, Adam };
 
 struct StepControl {
   // Check that the images and K are finite inside the loss (LossConfig::check_finite; each
@@ -84,7 +82,9 @@ struct StepControl {
   // Read the total loss back and skip backward and the Adam step when it is not finite (the
   // weights and optimiser state stay as they were). false: no host read-back, always update.
   bool skip_non_finite = true;
-  StepPhases* phases = nullptr;  // when set: synchronise at each phase boundary and time it
+  // Called at the end of each phase that runs (the benchmark's per-phase timing,
+  // lab/train/step_bench.cpp, synchronises the device and reads its clock there).
+  std::function<void(StepPhase)> at_phase_end;
   // Data-parallel training (train/trainer.cpp). all_finite: called once per step after the
   // loss with this rank's verdict (finite, or true without skip_non_finite); returns every
   // rank's, so the step updates on all ranks or on none. average_gradients: after backward,

@@ -235,7 +235,20 @@ double bench_median(std::vector<double> v) {
 StepLosses train_bench_step(SfMLearner& m, const SfMBatch& b, StepPhases* phases, DataParallelStep* parallel) {
   StepControl c;
   c.skip_non_finite = false;
-  c.phases = phases;
+  using Clock = std::chrono::steady_clock;
+  auto t = Clock::now();
+  if (phases)
+    c.at_phase_end = [&t, phases](StepPhase p) {
+      cuda_synchronize();
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+      switch (p) {
+        case StepPhase::Forward: phases->forward = ms; break;
+        case StepPhase::Loss: phases->loss = ms; break;
+        case StepPhase::Backward: phases->backward = ms; break;
+        case StepPhase::Adam: phases->adam = ms; break;
+      }
+      t = Clock::now();
+    };
   if (parallel) parallel->attach(c);
   return m.step(b, c);
 }

@@ -57,6 +57,11 @@ struct TrainBenchLoader {
   std::function<std::function<SfMBatch()>(const std::string& root, const TrainBenchSettings& s)> open;
 };
 
+// Wall times of a step's phases in ms (the device synchronised at each boundary).
+struct StepPhases {
+  double forward = 0, loss = 0, backward = 0, adam = 0;
+};
+
 // The benchmark's iteration: SfMLearner::step as the trainer runs it, except that the loss is
 // not read back to the host every step (skip_non_finite off; the trainer's extra read is one
 // scalar, and the check cannot change a finite step). With `phases` the device is
