@@ -97,15 +97,15 @@ inline void write_list(const fs::path& root, const std::string& split, const std
 inline int channel_value(const Tensor& t, int64_t offset) {
   return (int)std::lround((t.data<float>()[offset] * 0.5 + 0.5) * 255.0);
 }
-inline int tgt_red(const Batch& b, int j) {
+inline int tgt_red(const SfMBatch& b, int j) {
   int64_t plane = b.tgt.dim(2) * b.tgt.dim(3);
   return channel_value(b.tgt, (j * 3 + 0) * plane);
 }
-inline int tgt_green(const Batch& b, int j) {
+inline int tgt_green(const SfMBatch& b, int j) {
   int64_t plane = b.tgt.dim(2) * b.tgt.dim(3);
   return channel_value(b.tgt, (j * 3 + 1) * plane);
 }
-inline int src_red(const Batch& b, int j, int s) {
+inline int src_red(const SfMBatch& b, int j, int s) {
   int64_t plane = b.srcs.dim(3) * b.srcs.dim(4), S = b.srcs.dim(1);
   return channel_value(b.srcs, ((j * S + s) * 3 + 0) * plane);
 }
@@ -133,7 +133,7 @@ inline bool same_tensor(const Tensor& a, const Tensor& b) {
   if (!a.defined()) return true;
   return a.shape() == b.shape() && a.to_vector() == b.to_vector();
 }
-inline bool same_batch(const Batch& a, const Batch& b) {
+inline bool same_batch(const SfMBatch& a, const SfMBatch& b) {
   return a.ids == b.ids && same_tensor(a.tgt, b.tgt) && same_tensor(a.srcs, b.srcs) && same_tensor(a.K, b.K) &&
          same_tensor(a.depth_gt, b.depth_gt) && same_tensor(a.poses_gt, b.poses_gt);
 }

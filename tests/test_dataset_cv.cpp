@@ -40,7 +40,7 @@ TEST_CASE("dataset: snippets of length 3 and 5 with the target in the middle", "
     REQUIRE(ds.layout() == DataLayout::Formatted);
     // A scene of n frames yields n - seq + 1 snippets.
     REQUIRE(dl.size() == (size_t)((7 - seq + 1) + (5 - seq + 1)));
-    Batch b = dl.get_snippets(all_indices(dl.size()));
+    SfMBatch b = dl.get_snippets(all_indices(dl.size()));
     REQUIRE(b.tgt.shape() == Shape{(int64_t)dl.size(), 3, 16, 48});
     REQUIRE(b.srcs.shape() == Shape{(int64_t)dl.size(), seq - 1, 3, 16, 48});
     const int half = seq / 2;
@@ -72,7 +72,7 @@ TEST_CASE("dataset: frames are in file-name order, digit-only names in numeric o
   write_list(root, "train", {"s"});
   DataLoader dl(root.string(), plain_opts(16, 48));
   REQUIRE(dl.size() == 3);
-  Batch b = dl.get_snippets({0, 1, 2});
+  SfMBatch b = dl.get_snippets({0, 1, 2});
   CHECK(b.ids == std::vector<std::string>{"s/2", "s/9", "s/10"});
   CHECK(tgt_red(b, 1) == red_of(9));
   CHECK(src_red(b, 1, 0) == red_of(2));
@@ -86,7 +86,7 @@ TEST_CASE("dataset: images at the target size are used as they are, others resiz
   write_scene(root, {"big", 3, 96, 32, 1});
   write_list(root, "train", {"same", "big"});
   DataLoader dl(root.string(), plain_opts(16, 48));
-  Batch b = dl.get_snippets({0, 1});
+  SfMBatch b = dl.get_snippets({0, 1});
   // Scene "same": bytes exactly as in the file (blue channel gradient, RGB order).
   cv::Mat f = cv::imread((root / "same" / (frame_name(1) + ".png")).string());
   const int64_t plane = 16 * 48;
@@ -121,7 +121,7 @@ TEST_CASE("dataset: ground-truth depth and poses follow the snippet", "[dataset]
   DataLoader dl(root.string(), plain_opts(16, 48, 3));
   REQUIRE(dl.dataset().has_depth());
   REQUIRE(dl.dataset().has_poses());
-  Batch b = dl.get_snippets({1});  // frames 1, 2, 3; target 2
+  SfMBatch b = dl.get_snippets({1});  // frames 1, 2, 3; target 2
   REQUIRE(b.depth_gt.shape() == Shape{1, 1, 16, 48});
   REQUIRE(b.poses_gt.shape() == Shape{1, 3, 3, 4});
   auto d = b.depth_gt.to_vector();
@@ -151,7 +151,7 @@ TEST_CASE("dataset: ground-truth depth and poses follow the snippet", "[dataset]
   write_scene(root2, {"plain", 4, 48, 16, 0});
   write_list(root2, "train", {"plain"});
   DataLoader dl2(root2.string(), plain_opts(16, 48));
-  Batch b2 = dl2.get_snippets({0});
+  SfMBatch b2 = dl2.get_snippets({0});
   CHECK_FALSE(b2.depth_gt.defined());
   CHECK_FALSE(b2.poses_gt.defined());
 }
@@ -200,7 +200,7 @@ TEST_CASE("dataset: the TensorFlow layout gives the same snippets as the formatt
     o5.tf_seq_length = 5;
     DataLoader c(tf5.string(), o5);
     REQUIRE(c.size() == 3);
-    Batch bc = c.get_snippets({0, 1, 2});
+    SfMBatch bc = c.get_snippets({0, 1, 2});
     for (int j = 0; j < 3; ++j) {
       CHECK(tgt_red(bc, j) == red_of(j + 1));
       CHECK(src_red(bc, j, 0) == red_of(j));

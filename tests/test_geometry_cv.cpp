@@ -67,7 +67,7 @@ std::vector<float> true_pose(const float* Tt, const float* Ts) {
 
 // Photometric error (out-of-view pixels zeroed) of the batch with its true depth and
 // poses, and with the same depth but zero motion.
-std::pair<double, double> errors(const Batch& b) {
+std::pair<double, double> errors(const SfMBatch& b) {
   REQUIRE(b.depth_gt.defined());
   REQUIRE(b.poses_gt.defined());
   const int64_t B = b.tgt.dim(0), S = b.srcs.dim(1);
@@ -110,7 +110,7 @@ TEST_CASE("geometry: true depth + true pose explain the synthetic frames (loader
       lo.seed = 5;
       DataLoader dl(static_data(), lo);
       for (int i = 0; i < 3; ++i) {
-        Batch b = dl.next();
+        SfMBatch b = dl.next();
         auto [truth, still] = errors(b);
         INFO("augment " << augment << ", seq " << seq << ": error with the true pose " << truth
                         << ", with no motion " << still);

@@ -107,7 +107,7 @@ TEST_CASE("loader: random augmentation keeps image and K consistent end to end",
   DataLoader dl(root.string(), o);
   int flips = 0, scaled = 0;
   for (int64_t epoch = 0; epoch < 6; ++epoch) {
-    Batch bt = dl.get_snippets({0, 1, 2}, true, epoch);
+    SfMBatch bt = dl.get_snippets({0, 1, 2}, true, epoch);
     for (int j = 0; j < 3; ++j) {
       cv::Mat m(H, W, CV_32F);
       for (int y = 0; y < H; ++y)
@@ -149,7 +149,7 @@ TEST_CASE("loader: batches are a pure function of the seed; resuming equals the 
   DataLoader ref(root.string(), o);
   REQUIRE(ref.size() == 7);
   REQUIRE(ref.batches_per_epoch() == 3);
-  std::vector<Batch> want;
+  std::vector<SfMBatch> want;
   for (int i = 0; i < 8; ++i) want.push_back(ref.next());  // crosses two epoch boundaries
   CHECK(ref.epoch() == 2);
   CHECK(ref.position() == 2);
@@ -252,7 +252,7 @@ TEST_CASE("loader: reads sfm synth's formatted output with its depth and poses",
   REQUIRE(dl.dataset().has_depth());
   REQUIRE(dl.dataset().has_poses());
   REQUIRE(dl.size() == 2);  // one training scene of 4 frames
-  Batch b = dl.get_snippets({1});
+  SfMBatch b = dl.get_snippets({1});
   const SceneInfo& sc = dl.dataset().scene(0);
   // depth_gt is the target's .npy, poses_gt the scene's poses of frames 1..3
   NpyArray d = load_npy(sc.frames[2].depth_path);

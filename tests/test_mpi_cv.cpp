@@ -165,7 +165,7 @@ TEST_CASE("mpi: the loader's shards of a global batch are that batch, in order",
   const int64_t batches = whole.batches_per_epoch() + 2;
   for (int64_t i = 0; i < batches; ++i) {
     INFO("batch " << i);
-    Batch w = whole.next(), a = first.next(), b = second.next();
+    SfMBatch w = whole.next(), a = first.next(), b = second.next();
     REQUIRE(a.size() == 2);
     REQUIRE(b.size() == 2);
     std::vector<std::string> ids = a.ids;

@@ -335,7 +335,7 @@ TEST_CASE("prepare: fake KITTI raw -> formatted layout with depth and poses", "[
   CHECK(dl.size() == want_snippets);
   CHECK(dl.dataset().has_depth());
   CHECK(dl.dataset().has_poses());
-  Batch b = dl.get_snippets({0});
+  SfMBatch b = dl.get_snippets({0});
   auto Kb = b.K.to_vector();
   auto kt = read_numbers((out / train[0] / "cam.txt").string());
   for (int i = 0; i < 9; ++i) CHECK(Kb[i] == Approx(kt[i]).margin(1e-4));
@@ -567,6 +567,6 @@ TEST_CASE("prepare: sfm synth --layout kitti-raw output gives the true poses and
   lo.quiet = true;
   DataLoader dl(out.string(), lo);
   CHECK(dl.dataset().has_poses());
-  Batch b = dl.next();
+  SfMBatch b = dl.next();
   CHECK(b.poses_gt.defined());
 }

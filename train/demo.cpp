@@ -197,7 +197,7 @@ DemoResult run_demo(const DemoOptions& o) {
     for (size_t i = 0; i < n; i += 4) {
       std::vector<size_t> idx;
       for (size_t k = i; k < std::min(n, i + 4); ++k) idx.push_back(k);
-      Batch b = val.get_snippets(idx);
+      SfMBatch b = val.get_snippets(idx);
       Tensor x = b.tgt.to(dev);
       Tensor d_trained = trained.infer(x).cpu(), d_untrained = untrained.infer(x).cpu();
       h.trained.add_batch(b.depth_gt, d_trained, dopt);

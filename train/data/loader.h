@@ -29,9 +29,7 @@ namespace sfm {
 
 // The loader's batches are the one batch type, SfMBatch (models/sfmlearner.h): images in [-1,1]
 // (Range::Normalized), K for (H,W) after augmentation, the ground truth when the data set has
-// it, on the host; the trainer moves them with SfMBatch::to. `Batch` is the loader's name for
-// it, kept for its users outside train/ (tests, benchmarks).
-using Batch = SfMBatch;
+// it, on the host; the trainer moves them with SfMBatch::to.
 
 class DataLoader {
  public:
