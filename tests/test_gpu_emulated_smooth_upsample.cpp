@@ -65,8 +65,10 @@ TEST_CASE("emulated kernels: upsample_bilinear matches the CPU loops", "[emu]") 
   Rng rng(71);
   // Upsampling by non-integer and integer factors (8x: 19 readers per axis), one-row inputs,
   // a downsampling (inputs no output reads: gradient 0), several grid-stride rounds.
-  for (auto [planes, h, w, H, W] : std::vector<std::array<int64_t, 5>>{
+  for (const auto& dims : std::vector<std::array<int64_t, 5>>{
            {3, 5, 7, 12, 9}, {2, 4, 6, 32, 48}, {1, 9, 13, 4, 6}, {3, 1, 4, 3, 5}, {2, 1, 1, 7, 3}, {1, 13, 17, 13, 40}}) {
+    // (plain locals, not a structured binding: C++17 lambdas cannot capture those; clang refuses)
+    const int64_t planes = dims[0], h = dims[1], w = dims[2], H = dims[3], W = dims[4];
     INFO("planes=" << planes << " " << h << "x" << w << " -> " << H << "x" << W);
     auto x = random_vec(planes * h * w, rng);
     auto g = random_vec(planes * H * W, rng);
@@ -88,7 +90,8 @@ TEST_CASE("emulated kernels: upsample_bilinear matches the CPU loops", "[emu]") 
 TEST_CASE("emulated kernels: edge_aware_smoothness matches the CPU loops", "[emu]") {
   // 7x600 spans 17 blocks per entry (partials of several blocks per entry combined); one row,
   // one column, a gray image; batch entries in separate block rows.
-  for (auto [B, C, H, W] : std::vector<std::array<int64_t, 4>>{{2, 3, 5, 7}, {3, 3, 7, 600}, {2, 3, 1, 9}, {2, 1, 6, 1}, {1, 1, 1, 1}}) {
+  for (const auto& dims : std::vector<std::array<int64_t, 4>>{{2, 3, 5, 7}, {3, 3, 7, 600}, {2, 3, 1, 9}, {2, 1, 6, 1}, {1, 1, 1, 1}}) {
+    const int64_t B = dims[0], C = dims[1], H = dims[2], W = dims[3];
     INFO("B=" << B << " C=" << C << " " << H << "x" << W);
     Rng rng(72 + H);
     std::vector<double> dd = lab::kink_free_disparity(B, H, W, 73 + W);
