@@ -256,13 +256,9 @@ SelftestReport run_gradcheck(const SelftestOptions& opt, const std::vector<OpCas
   }
   for (const OpCase& c : rows) {
     const auto r0 = Clock::now();
-    SelftestRow row;
-    row.family = c.family, row.op = c.op, row.impl = c.impl, row.shape_class = shape_class_name(c.shape_class);
-    row.shape = c.shape;
-    const std::string why_not = c.unavailable ? c.unavailable() : "";
-    if (!why_not.empty()) {
-      row.verdict = "SKIPPED";
-      row.note = why_not;
+    SelftestRow row = begin_selftest_row(c);
+    if (row.verdict == "SKIPPED") {
+      // not available here (begin_selftest_row gave the reason)
     } else if (c.gradients.empty()) {
       row.verdict = "SKIPPED";
       row.note = "no backward (no gradient roles)";
@@ -274,12 +270,8 @@ SelftestReport run_gradcheck(const SelftestOptions& opt, const std::vector<OpCas
         row.note = e.what();
       }
     }
-    row.seconds = since(r0);
-    if (row.verdict == "PASS") ++rep.passed;
-    else if (row.verdict == "SKIPPED") ++rep.skipped;
-    else ++rep.failed;
-    if (f && (!opt.only_failures || row.failed())) print_selftest_row(f, row);
-    rep.rows.push_back(std::move(row));
+    keep_selftest_row(rep, std::move(row), since(r0), "PASS");
+    if (f && (!opt.only_failures || rep.rows.back().failed())) print_selftest_row(f, rep.rows.back());
   }
   rep.seconds = since(t0);
   if (f)

@@ -167,6 +167,26 @@ std::string SelftestReport::failure_summary() const {
   return os.str();
 }
 
+SelftestRow begin_selftest_row(const OpCase& c) {
+  SelftestRow row;
+  row.family = c.family, row.op = c.op, row.impl = c.impl, row.shape_class = shape_class_name(c.shape_class);
+  row.shape = c.shape;
+  const std::string why_not = c.unavailable ? c.unavailable() : "";
+  if (!why_not.empty()) {
+    row.verdict = "SKIPPED";
+    row.note = why_not;
+  }
+  return row;
+}
+
+void keep_selftest_row(SelftestReport& rep, SelftestRow row, double seconds, const char* pass_verdict) {
+  row.seconds = seconds;
+  if (row.verdict == pass_verdict) ++rep.passed;
+  else if (row.verdict == "SKIPPED") ++rep.skipped;
+  else ++rep.failed;
+  rep.rows.push_back(std::move(row));
+}
+
 SelftestReport run_selftest(const SelftestOptions& opt, const std::vector<OpCase>& rows) {
   switch (opt.mode) {
     case SelftestMode::Gradcheck: return run_gradcheck(opt, rows);
@@ -196,14 +216,8 @@ SelftestReport run_compare(const SelftestOptions& opt, const std::vector<OpCase>
   std::string ref_error;
   for (const OpCase& c : rows) {
     const auto r0 = Clock::now();
-    SelftestRow row;
-    row.family = c.family, row.op = c.op, row.impl = c.impl, row.shape_class = shape_class_name(c.shape_class);
-    row.shape = c.shape;
-    const std::string why_not = c.unavailable ? c.unavailable() : "";
-    if (!why_not.empty()) {
-      row.verdict = "SKIPPED";
-      row.note = why_not;
-    } else {
+    SelftestRow row = begin_selftest_row(c);
+    if (row.verdict != "SKIPPED") {
       if (c.key != cur_key || c.key.empty()) {  // new inputs and reference
         cur_key = c.key;
         inputs.clear();
@@ -265,12 +279,8 @@ SelftestReport run_compare(const SelftestOptions& opt, const std::vector<OpCase>
         }
       }
     }
-    row.seconds = since(r0);
-    if (row.verdict == "PASS") ++rep.passed;
-    else if (row.verdict == "SKIPPED") ++rep.skipped;
-    else ++rep.failed;
-    if (f && (!opt.only_failures || row.failed())) print_selftest_row(f, row);
-    rep.rows.push_back(std::move(row));
+    keep_selftest_row(rep, std::move(row), since(r0), "PASS");
+    if (f && (!opt.only_failures || rep.rows.back().failed())) print_selftest_row(f, rep.rows.back());
   }
   rep.seconds = since(t0);
   if (f)

@@ -90,6 +90,12 @@ void print_selftest_row(std::FILE* f, const SelftestRow& r);
 
 void write_selftest_json(const SelftestReport& r, const std::string& path);
 
+// Shared by the modes' loops: a row named after case c, already SKIPPED (with the reason) when c
+// cannot run here; and the end of a row: its verdict counted (pass_verdict: "PASS", or "TIMED"
+// in the time mode), its seconds set, the row kept in the report.
+SelftestRow begin_selftest_row(const OpCase& c);
+void keep_selftest_row(SelftestReport& rep, SelftestRow row, double seconds, const char* pass_verdict);
+
 // The gate in front of training: on CUDA, runs the quick form and throws an sfm::Error naming
 // every failing op/implementation (who: "sfm train"); does nothing on the CPU or without a
 // CUDA device (the trainer reports that itself).

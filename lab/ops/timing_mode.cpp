@@ -84,14 +84,8 @@ SelftestReport run_timing(const SelftestOptions& opt, const std::vector<OpCase>&
   }
   for (const OpCase& c : rows) {
     const auto r0 = Clock::now();
-    SelftestRow row;
-    row.family = c.family, row.op = c.op, row.impl = c.impl, row.shape_class = shape_class_name(c.shape_class);
-    row.shape = c.shape;
-    const std::string why_not = c.unavailable ? c.unavailable() : "";
-    if (!why_not.empty()) {
-      row.verdict = "SKIPPED";
-      row.note = why_not;
-    } else {
+    SelftestRow row = begin_selftest_row(c);
+    if (row.verdict != "SKIPPED") {
       try {
         time_row(c, opt, reps, row);
       } catch (const std::exception& e) {
@@ -99,12 +93,8 @@ SelftestReport run_timing(const SelftestOptions& opt, const std::vector<OpCase>&
         row.note = e.what();
       }
     }
-    row.seconds = ms_since(r0) / 1e3;
-    if (row.verdict == "TIMED") ++rep.passed;
-    else if (row.verdict == "SKIPPED") ++rep.skipped;
-    else ++rep.failed;
-    if (f && (!opt.only_failures || row.failed())) print_row(f, row);
-    rep.rows.push_back(std::move(row));
+    keep_selftest_row(rep, std::move(row), ms_since(r0) / 1e3, "TIMED");
+    if (f && (!opt.only_failures || rep.rows.back().failed())) print_row(f, rep.rows.back());
   }
   rep.seconds = ms_since(t0) / 1e3;
   if (f)
