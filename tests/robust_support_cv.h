@@ -127,6 +127,28 @@ inline Run sfm_cli(const std::string& args, const std::string& cwd = "") {
   INFO("sfm " << args << " -> " << r.rc << "\n" << r.out);
   return r;
 }
+// Starts `sfm synth --out DIR/data` (200 scenes x 50 frames: long enough to be interrupted) as a
+// child with its output discarded, and waits up to 6 s for its staging folder DIR/data.tmp-* to
+// appear; *started says whether it did.
+inline pid_t start_synth_staging(const fs::path& dir, bool* started) {
+  const std::string exe = (fs::path(SFM_BINARY_DIR) / "sfm").string();
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen("/dev/null", "w", stderr);
+    execl(exe.c_str(), exe.c_str(), "synth", "--out", (dir / "data").c_str(), "--scenes", "200", "--frames", "50",
+          (char*)nullptr);
+    _exit(127);
+  }
+  *started = false;
+  for (int i = 0; i < 300 && !*started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string().find(".tmp-") != std::string::npos) *started = true;
+  }
+  return pid;
+}
 inline bool has_sfm() { return fs::exists(fs::path(SFM_BINARY_DIR) / "sfm"); }
 
 

@@ -239,22 +239,8 @@ TEST_CASE("robust 16: jpeg quality range, --init-disp folder, synth Ctrl-C, eval
   // Ctrl-C during sfm synth leaves no OUT.tmp-* behind.
   fs::path dir = tmp_dir("item16_synth");
   fs::create_directories(dir);
-  std::string exe = (fs::path(SFM_BINARY_DIR) / "sfm").string();
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::freopen("/dev/null", "w", stdout);
-    std::freopen("/dev/null", "w", stderr);
-    execl(exe.c_str(), exe.c_str(), "synth", "--out", (dir / "data").c_str(), "--scenes", "200", "--frames", "50",
-          (char*)nullptr);
-    _exit(127);
-  }
   bool started = false;
-  for (int i = 0; i < 300 && !started; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().filename().string().find(".tmp-") != std::string::npos) started = true;
-  }
+  const pid_t pid = start_synth_staging(dir, &started);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   kill(pid, SIGINT);
   int st = 0;

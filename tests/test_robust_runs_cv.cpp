@@ -327,21 +327,8 @@ TEST_CASE("robust 21.4: SIGHUP saves the checkpoint and stops like SIGTERM", "[r
   // sfm synth shares the list of stop signals: a SIGHUP removes its OUT.tmp-* like Ctrl-C does.
   fs::path dir = tmp_dir("i21_4_synth");
   fs::create_directories(dir);
-  pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::freopen("/dev/null", "w", stdout);
-    std::freopen("/dev/null", "w", stderr);
-    execl(exe.c_str(), exe.c_str(), "synth", "--out", (dir / "data").c_str(), "--scenes", "200", "--frames", "50",
-          (char*)nullptr);
-    _exit(127);
-  }
   bool started = false;
-  for (int i = 0; i < 300 && !started; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().filename().string().find(".tmp-") != std::string::npos) started = true;
-  }
+  pid = start_synth_staging(dir, &started);
   kill(pid, SIGHUP);
   waitpid(pid, &st, 0);
   CHECK(started);
